@@ -1,0 +1,39 @@
+# U-Compass. `make run` serves in dev mode; `make test` runs the test suite.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+TOOLS := $(CURDIR)/.bin
+export PATH := $(TOOLS):$(PATH)
+export GOBIN := $(TOOLS)
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/ucompass/compass/pkg/version.Version=$(VERSION)
+BUILDFLAGS := -trimpath -ldflags '$(LDFLAGS)'
+
+# Pinned tool versions (../shared/notes/tooling.md).
+BUF_VERSION := v1.75.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPCURL_VERSION := v1.9.4
+
+FUZZTIME ?= 60s
+
+.PHONY: all build run test test-short e2e fuzz fuzz-short bench lint generate checkgenerate tools clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -o $(BIN)/ ./cmd/...
+
+run: build
+	$(BIN)/compassd --dev --listen 127.0.0.1:9000 --admin-listen 127.0.0.1:9001 --http-listen 127.0.0.1:9002
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./pkg/...
+
+clean:
+	rm -rf $(BIN)

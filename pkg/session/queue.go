@@ -1,0 +1,151 @@
+package session
+
+import "github.com/ucompass/compass/pkg/wire"
+
+// Send queues one complete message (a line with its '\n'). It reports false
+// when the message was dropped: the session is closing, or its queue
+// overflowed, in which case the session is sent bye slow_consumer and
+// closed.
+func (s *Session) Send(msg []byte) bool {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return false
+	}
+	if len(s.out)+len(msg) > s.limits.QueueBytes || s.queued+1 > s.limits.QueueMessages {
+		s.overflowLocked()
+		s.mu.Unlock()
+		if s.limits.OnOverflow != nil {
+			s.limits.OnOverflow(s)
+		}
+		return false
+	}
+	s.appendLocked(msg)
+	start := s.startLocked()
+	s.mu.Unlock()
+	if start {
+		go s.flush()
+	}
+	return true
+}
+
+// overflowLocked drops what is queued and leaves only the bye: the peer is
+// not reading, so the bye goes out only if the socket still takes it.
+func (s *Session) overflowLocked() {
+	s.limits.Buffered.Add(-float64(len(s.out)))
+	s.out = s.out[:0]
+	s.queued = 0
+	s.closing = true
+	s.setReasonLocked("slow_consumer")
+	s.appendLocked(byeLine("slow_consumer", "", -1))
+	if s.startLocked() {
+		go s.flush()
+	}
+}
+
+// SendAndClose queues msg as the last message and closes the session once
+// it is written (or its write fails). reason is recorded as the close
+// reason. It reports false when the session was already closing.
+func (s *Session) SendAndClose(msg []byte, reason string) bool {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return false
+	}
+	s.closing = true
+	s.setReasonLocked(reason)
+	s.appendLocked(msg)
+	start := s.startLocked()
+	s.mu.Unlock()
+	if start {
+		go s.flush()
+	}
+	return true
+}
+
+// Close closes the connection at once, dropping anything queued.
+func (s *Session) Close(reason string) {
+	s.mu.Lock()
+	s.closing = true
+	s.setReasonLocked(reason)
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.limits.Buffered.Add(-float64(len(s.out)))
+	s.out, s.queued = nil, 0
+	s.mu.Unlock()
+	s.state.Store(int32(Closing))
+	_ = s.conn.Close()
+}
+
+// Closing reports whether the session is closing or closed.
+func (s *Session) Closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+func (s *Session) setReasonLocked(r string) {
+	if s.reason == "" {
+		s.reason = r
+	}
+}
+
+func (s *Session) appendLocked(msg []byte) {
+	if s.out == nil {
+		s.out = make([]byte, 0, max(512, len(msg)))
+	}
+	s.out = append(s.out, msg...)
+	s.queued++
+	s.limits.Buffered.Add(float64(len(msg)))
+}
+
+// startLocked claims the flusher role if nobody holds it.
+func (s *Session) startLocked() bool {
+	if s.writing || s.closed {
+		return false
+	}
+	s.writing = true
+	return true
+}
+
+// flush is the session's only writer: it drains the queue, one write per
+// batch, until the queue is empty, then closes the session if asked to.
+func (s *Session) flush() {
+	var spare []byte
+	for {
+		s.mu.Lock()
+		if s.closed || len(s.out) == 0 {
+			s.writing = false
+			done := s.closing && !s.closed
+			s.mu.Unlock()
+			if done {
+				s.Close("")
+			}
+			return
+		}
+		buf, n := s.out, s.queued
+		s.out, s.queued = spare, 0
+		s.limits.Buffered.Add(-float64(len(buf)))
+		s.mu.Unlock()
+
+		w, err := s.conn.Write(buf)
+		s.BytesOut.Add(uint64(w))
+		s.MsgsOut.Add(uint64(n))
+		s.limits.SentBytes.Add(float64(w))
+		if err != nil {
+			s.Close("write_error")
+			return
+		}
+		spare = buf[:0]
+		if cap(spare) > 64<<10 {
+			spare = nil // do not pin a burst's buffer for the session's life
+		}
+	}
+}
+
+func byeLine(reason, msg string, retryMS int64) []byte {
+	return wire.AppendBye(nil, reason, msg, retryMS)
+}
