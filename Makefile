@@ -37,3 +37,23 @@ bench:
 
 clean:
 	rm -rf $(BIN)
+
+export BUF_CACHE_DIR := $(CURDIR)/.cache/buf
+
+tools:
+	$(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	$(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+generate:
+	buf generate
+
+lint:
+	buf lint
+	buf format --diff --exit-code
+	$(GO) vet ./...
+	test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^api/'))"
+
+checkgenerate:
+	.ci/proto-check.sh
