@@ -69,7 +69,7 @@ type Session struct {
 	limits *Limits
 
 	state    atomic.Int32
-	active   atomic.Bool // welcomed, even if closing now
+	active   atomic.Bool  // welcomed, even if closing now
 	lastSeen atomic.Int64 // unix nanoseconds
 	MsgsIn   atomic.Uint64
 	MsgsOut  atomic.Uint64
