@@ -1,7 +1,11 @@
 package dataplane_test
 
 import (
+	"bufio"
 	"errors"
+	"io"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,4 +24,43 @@ func mustSign(t *testing.T, secret []byte, user string) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// readAllFrom reads from r until EOF; with open, only what arrives before a
+// short pause (the connection is expected to stay open).
+func readAllFrom(t *testing.T, r *bufio.Reader, c net.Conn, open bool) []byte {
+	t.Helper()
+	wait := 8 * time.Second
+	if open {
+		wait = 300 * time.Millisecond
+	}
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	b, err := io.ReadAll(r)
+	if open {
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("connection ended (%v), expected it open", err)
+		}
+		return b
+	}
+	if err != nil && !isReset(err) {
+		t.Fatalf("read until EOF: %v (got %q)", err, b)
+	}
+	return b
+}
+
+// readLinesUntilEOF returns every line until the server closes.
+func readLinesUntilEOF(t *testing.T, r *bufio.Reader) []string {
+	t.Helper()
+	var out []string
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			if l != "" {
+				t.Fatalf("partial line %q before %v", l, err)
+			}
+			return out
+		}
+		out = append(out, strings.TrimSuffix(l, "\n"))
+	}
 }
