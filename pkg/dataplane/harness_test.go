@@ -72,7 +72,7 @@ func start(t *testing.T, edit func(*config.Config)) *env {
 	deps := dataplane.Deps{
 		Verifier: v, Table: session.NewTable(), Bans: ban.New(nil, nil),
 		Hub:   hub.New(hub.Metrics{LocSent: m.Sent.WithLabelValues("loc"), PresenceSent: m.Sent.WithLabelValues("presence"), Groups: m.Groups}),
-		Sniff: sniff.NewStats(16), Metrics: m, Events: events.NewBus(),
+		Sniff: sniff.NewStats(64), Metrics: m, Events: events.NewBus(),
 	}
 	dp, err := dataplane.New(cfg, deps)
 	if err != nil {
