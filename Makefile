@@ -18,7 +18,10 @@ GRPCURL_VERSION := v1.9.4
 
 FUZZTIME ?= 60s
 
-.PHONY: all build run test test-short e2e fuzz fuzz-short bench lint generate checkgenerate tools clean
+.PHONY: all build run test e2e fuzz fuzz-short bench lint generate checkgenerate tools clean
+
+# Every package with a fuzz target.
+FUZZ_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^func Fuzz' pkg)))
 
 all: build
 
@@ -31,6 +34,23 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# End-to-end tests of the built binary with real grpcurl and Prometheus
+# (installed by `make tools` and .ci/run).
+e2e:
+	$(GO) test -tags e2e -race -count=1 -timeout 20m ./cmd/...
+
+# Each fuzz target for FUZZTIME (60s by default; CI runs fuzz-short).
+fuzz:
+	@set -e; for pkg in $(FUZZ_PKGS); do \
+	  for f in $$($(GO) test -list '^Fuzz' ./$$pkg | grep '^Fuzz'); do \
+	    echo "== fuzz ./$$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	  done; \
+	done
+
+fuzz-short:
+	$(MAKE) fuzz FUZZTIME=10s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./pkg/...

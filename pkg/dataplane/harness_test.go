@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ type env struct {
 	addr string
 	stop context.CancelFunc
 	done chan error
+	once sync.Once
 }
 
 // start runs a data plane on a loopback port; edit changes the test config
@@ -100,16 +102,17 @@ func start(t *testing.T, edit func(*config.Config)) *env {
 
 // shutdown drains the server and waits for Run to return (idempotent).
 func (e *env) shutdown() {
-	e.stop()
-	select {
-	case err, ok := <-e.done:
-		if ok && err != nil {
-			e.t.Errorf("Run: %v", err)
+	e.once.Do(func() {
+		e.stop()
+		select {
+		case err := <-e.done:
+			if err != nil {
+				e.t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			e.t.Fatal("Run did not return after cancel")
 		}
-		close(e.done)
-	case <-time.After(10 * time.Second):
-		e.t.Fatal("Run did not return after cancel")
-	}
+	})
 }
 
 // openFDs counts open sockets (netpoll's pollers add epoll and eventfd
