@@ -1,6 +1,26 @@
 package session
 
-import "github.com/ucompass/compass/pkg/wire"
+import (
+	"sync"
+
+	"github.com/ucompass/compass/pkg/wire"
+)
+
+// bufs recycles outbound buffers across sessions: an idle session holds
+// none, and a busy one does not allocate per message.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// maxPooled keeps a burst's buffer from being pooled forever.
+const maxPooled = 64 << 10
+
+func getBuf() []byte { return (*bufs.Get().(*[]byte))[:0] }
+
+func putBuf(b []byte) {
+	if cap(b) <= maxPooled {
+		b = b[:0]
+		bufs.Put(&b)
+	}
+}
 
 // Send queues one complete message (a line with its '\n'). It reports false
 // when the message was dropped: the session is closing, or its queue
@@ -74,6 +94,9 @@ func (s *Session) Close(reason string) {
 	}
 	s.closed = true
 	s.limits.Buffered.Add(-float64(len(s.out)))
+	if s.out != nil {
+		putBuf(s.out)
+	}
 	s.out, s.queued = nil, 0
 	s.mu.Unlock()
 	s.state.Store(int32(Closing))
@@ -95,7 +118,7 @@ func (s *Session) setReasonLocked(r string) {
 
 func (s *Session) appendLocked(msg []byte) {
 	if s.out == nil {
-		s.out = make([]byte, 0, max(512, len(msg)))
+		s.out = getBuf()
 	}
 	s.out = append(s.out, msg...)
 	s.queued++
@@ -114,7 +137,6 @@ func (s *Session) startLocked() bool {
 // flush is the session's only writer: it drains the queue, one write per
 // batch, until the queue is empty, then closes the session if asked to.
 func (s *Session) flush() {
-	var spare []byte
 	for {
 		s.mu.Lock()
 		if s.closed || len(s.out) == 0 {
@@ -127,7 +149,7 @@ func (s *Session) flush() {
 			return
 		}
 		buf, n := s.out, s.queued
-		s.out, s.queued = spare, 0
+		s.out, s.queued = nil, 0
 		s.limits.Buffered.Add(-float64(len(buf)))
 		s.mu.Unlock()
 
@@ -135,13 +157,10 @@ func (s *Session) flush() {
 		s.BytesOut.Add(uint64(w))
 		s.MsgsOut.Add(uint64(n))
 		s.limits.SentBytes.Add(float64(w))
+		putBuf(buf)
 		if err != nil {
 			s.Close("write_error")
 			return
-		}
-		spare = buf[:0]
-		if cap(spare) > 64<<10 {
-			spare = nil // do not pin a burst's buffer for the session's life
 		}
 	}
 }
