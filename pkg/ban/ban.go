@@ -49,17 +49,24 @@ func New(now func() time.Time, onSet func(active int)) *List {
 	return &List{now: now, bans: map[netip.Prefix]*entry{}, onSet: onSet}
 }
 
-// Add bans p for d (d <= 0: until lifted), replacing an earlier ban of p.
+// Add bans p for d (d <= 0: until lifted), replacing an earlier ban of p:
+// a ban still in force keeps its creation time and hit count.
 func (l *List) Add(p netip.Prefix, d time.Duration, reason string) Ban {
 	now := l.now()
 	b := Ban{Prefix: p.Masked(), Reason: reason, Created: now}
 	if d > 0 {
 		b.Expires = now.Add(d)
 	}
+	e := &entry{Ban: b}
 	l.mu.Lock()
-	l.bans[b.Prefix] = &entry{Ban: b}
+	if old := l.bans[b.Prefix]; old != nil && (old.Expires.IsZero() || now.Before(old.Expires)) {
+		e.Created = old.Created
+		e.hits.Store(old.hits.Load())
+	}
+	l.bans[b.Prefix] = e
 	l.changed()
 	l.mu.Unlock()
+	b.Created, b.Hits = e.Created, e.hits.Load()
 	return b
 }
 

@@ -14,8 +14,8 @@ func env(m map[string]string) func(string) string {
 
 func TestParseDefaultsAndPrecedence(t *testing.T) {
 	c, err := Parse([]string{"--dev", "--max-line", "8192"}, env(map[string]string{
-		"COMPASS_MAX_LINE":        "1024",  // the flag wins
-		"COMPASS_HEARTBEAT":       "10s",   // the environment fills in
+		"COMPASS_MAX_LINE":        "1024", // the flag wins
+		"COMPASS_HEARTBEAT":       "10s",  // the environment fills in
 		"COMPASS_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7",
 	}), io.Discard)
 	if err != nil {

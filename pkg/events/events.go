@@ -28,7 +28,8 @@ const (
 )
 
 // Event is one happening. Reason carries the close reason, the kick or ban
-// reason, or the sniffer class.
+// reason, or the sniffer class; CIDR the range of AddressBanned and
+// AddressUnbanned.
 type Event struct {
 	Time    time.Time
 	Kind    Kind
@@ -37,6 +38,7 @@ type Event struct {
 	Remote  string
 	Reason  string
 	FD      int
+	CIDR    string
 }
 
 // Bus fans events out to subscribers.

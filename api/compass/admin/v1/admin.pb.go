@@ -430,9 +430,24 @@ type ListSessionsRequest struct {
 	// empty for the first page. It is only valid with the same filters and
 	// order_by as the call that produced it (INVALID_ARGUMENT otherwise).
 	//
-	// Pages are read from a live table: a session that opens, closes or whose
-	// sort key changes between two calls may be missed or seen twice; every
-	// other session is returned exactly once.
+	// Paging is stable while sessions come and go: a session that is live and
+	// matches the filters from the first page of a walk to its last is
+	// returned exactly once, for every order_by, however much the table and
+	// the sort keys change in between; no session is returned twice.
+	//
+	// For "connected_at" the token holds a position in the order in which
+	// sessions were opened, so it never expires; sessions that open during an
+	// ascending walk appear on its later pages, a descending walk does not
+	// reach them.
+	//
+	// The other keys change while sessions live, so the first page takes a
+	// snapshot of the order of the matching sessions, which the server keeps
+	// for 5 minutes after its last use (64 walks at most; the least recently
+	// used is dropped first), and later pages follow it: the order is the one
+	// at the first page, sessions opened since are not in the walk, and
+	// sessions closed since (or no longer matching the filters) are left out.
+	// A token whose snapshot was dropped is INVALID_ARGUMENT: start the walk
+	// again without a token.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only sessions of this user (exact match).
 	User string `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
@@ -445,8 +460,9 @@ type ListSessionsRequest struct {
 	State SessionState `protobuf:"varint,6,opt,name=state,proto3,enum=compass.admin.v1.SessionState" json:"state,omitempty"`
 	// Sort key: "connected_at", "last_seen_at", "abuse_score" or
 	// "messages_in", optionally followed by " desc" ("abuse_score desc").
-	// Empty means "connected_at" (oldest first). Ties are broken by
-	// session_id. Anything else is INVALID_ARGUMENT.
+	// Empty means "connected_at" (oldest first), the order in which sessions
+	// were opened, which has no ties. Ties of the other keys are broken by
+	// session_id, in the same direction. Anything else is INVALID_ARGUMENT.
 	OrderBy       string `protobuf:"bytes,7,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
