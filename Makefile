@@ -18,7 +18,7 @@ GRPCURL_VERSION := v1.9.4
 
 FUZZTIME ?= 60s
 
-.PHONY: all build run test e2e fuzz fuzz-short bench lint generate checkgenerate tools clean
+.PHONY: all build run test e2e fuzz fuzz-short bench lint generate checkgenerate tools clean docker deploy-test deploy-generate
 
 # Every package with a fuzz target.
 FUZZ_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^func Fuzz' pkg)))
@@ -77,3 +77,18 @@ lint:
 
 checkgenerate:
 	.ci/proto-check.sh
+
+IMAGE ?= compassd
+
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+
+# Manifests, Dockerfile and monitoring copies, in their own module
+# (kustomize, k8s.io/api and buildkit stay out of the server's go.mod).
+deploy-test:
+	cd deploy/test && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+# Refresh deploy/k8s/components/monitoring/generated from deploy/grafana
+# and deploy/prometheus.
+deploy-generate:
+	cd deploy/test && $(GO) test -count=1 -run '^TestMonitoringGenerated$$' . -update
