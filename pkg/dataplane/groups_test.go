@@ -77,6 +77,9 @@ func TestLocFanoutNoEcho(t *testing.T) {
 	}
 	quiet(t, a) // never back to the sender
 	quiet(t, c) // nor to another group
+	waitFor(t, "fanout observed at the write", func() bool {
+		return e.histCount("compass_fanout_duration_seconds") == 1
+	})
 	// Without an id: no ack.
 	if err := a.LocNoAck(client.Loc{Lat: 1, Lng: 2}); err != nil {
 		t.Fatal(err)

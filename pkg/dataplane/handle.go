@@ -144,8 +144,11 @@ func (c *conn) loc(sess *session.Session, req wire.Request, now time.Time) {
 	loc.STS = now.UnixMilli()
 	sess.SetLocation(loc)
 	if groups := sess.Groups(); len(groups) > 0 {
-		s.d.Hub.Publish(sess, sess.User(), groups, loc, &c.sc)
-		s.m.FanoutDuration.Observe(time.Since(now).Seconds())
+		// The histogram is observed when the last recipient's write of
+		// this loc returns (operations.md), not when it is queued.
+		f := session.NewFanout(now, s.fanoutDone)
+		s.d.Hub.Publish(sess, sess.User(), groups, loc, &c.sc, f)
+		f.Release()
 	}
 	if req.ID != nil {
 		c.send(sess, "ack", wire.AppendAck(c.reply[:0], req.ID))

@@ -64,3 +64,19 @@ func readLinesUntilEOF(t *testing.T, r *bufio.Reader) []string {
 		out = append(out, strings.TrimSuffix(l, "\n"))
 	}
 }
+
+// histCount returns the sample count of histogram name in e's registry.
+func (e *env) histCount(name string) uint64 {
+	e.t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	e.t.Fatalf("no histogram %s", name)
+	return 0
+}

@@ -129,8 +129,9 @@ func (h *Hub) Leave(s *session.Session, user, g string, sc *Scratch) bool {
 }
 
 // Publish sends loc from s (of user) to every other session of each group
-// in groups, and returns the number of deliveries queued.
-func (h *Hub) Publish(s *session.Session, user string, groups []string, loc wire.Location, sc *Scratch) int {
+// in groups, and returns the number of deliveries queued. f, if not nil,
+// is told of each recipient's write.
+func (h *Hub) Publish(s *session.Session, user string, groups []string, loc wire.Location, sc *Scratch, f *session.Fanout) int {
 	n := 0
 	for _, g := range groups {
 		h.mu.RLock()
@@ -144,7 +145,11 @@ func (h *Hub) Publish(s *session.Session, user string, groups []string, loc wire
 		}
 		h.mu.RUnlock()
 		sc.line = wire.AppendLoc(sc.line[:0], g, user, loc)
-		n += sendAll(sc.peers, sc.line)
+		for _, p := range sc.peers {
+			if p.SendTracked(sc.line, f) {
+				n++
+			}
+		}
 	}
 	clear(sc.peers)
 	if h.m.LocSent != nil && n > 0 {

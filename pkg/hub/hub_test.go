@@ -109,7 +109,9 @@ func BenchmarkFanout(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				h.Publish(sender, "u0", groups, loc, &sc)
+				f := session.NewFanout(time.Now(), func(time.Duration) {})
+				h.Publish(sender, "u0", groups, loc, &sc, f)
+				f.Release()
 			}
 			b.StopTimer()
 			deliveries := float64(b.N * (size - 1))

@@ -1,24 +1,26 @@
 package session
 
 import (
-	"sync"
-
 	"github.com/ucompass/compass/pkg/wire"
 )
-
-// bufs recycles outbound buffers across sessions: an idle session holds
-// none, and a busy one does not allocate per message.
-var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // maxPooled keeps a burst's buffer from being pooled forever.
 const maxPooled = 64 << 10
 
-func getBuf() []byte { return (*bufs.Get().(*[]byte))[:0] }
+// getBuf takes an outbound buffer from the pool shared by the sessions of
+// one Limits: an idle session holds none, a busy one does not allocate per
+// message.
+func (l *Limits) getBuf() []byte {
+	if b, ok := l.bufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 2048)
+}
 
-func putBuf(b []byte) {
+func (l *Limits) putBuf(b []byte) {
 	if cap(b) <= maxPooled {
 		b = b[:0]
-		bufs.Put(&b)
+		l.bufs.Put(&b)
 	}
 }
 
@@ -26,7 +28,11 @@ func putBuf(b []byte) {
 // when the message was dropped: the session is closing, or its queue
 // overflowed, in which case the session is sent bye slow_consumer and
 // closed.
-func (s *Session) Send(msg []byte) bool {
+func (s *Session) Send(msg []byte) bool { return s.SendTracked(msg, nil) }
+
+// SendTracked is Send that also reports to f when msg has been written (or
+// dropped). f may be nil.
+func (s *Session) SendTracked(msg []byte, f *Fanout) bool {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -41,6 +47,10 @@ func (s *Session) Send(msg []byte) bool {
 		return false
 	}
 	s.appendLocked(msg)
+	if f != nil {
+		f.pending.Add(1)
+		s.tracked = append(s.tracked, f)
+	}
 	start := s.startLocked()
 	s.mu.Unlock()
 	if start {
@@ -55,6 +65,7 @@ func (s *Session) overflowLocked() {
 	s.limits.Buffered.Add(-float64(len(s.out)))
 	s.out = s.out[:0]
 	s.queued = 0
+	s.settleLocked()
 	s.closing = true
 	s.setReasonLocked("slow_consumer")
 	s.appendLocked(byeLine("slow_consumer", "", -1))
@@ -95,9 +106,10 @@ func (s *Session) Close(reason string) {
 	s.closed = true
 	s.limits.Buffered.Add(-float64(len(s.out)))
 	if s.out != nil {
-		putBuf(s.out)
+		s.limits.putBuf(s.out)
 	}
 	s.out, s.queued = nil, 0
+	s.settleLocked()
 	s.mu.Unlock()
 	s.state.Store(int32(Closing))
 	_ = s.conn.Close()
@@ -118,7 +130,7 @@ func (s *Session) setReasonLocked(r string) {
 
 func (s *Session) appendLocked(msg []byte) {
 	if s.out == nil {
-		s.out = getBuf()
+		s.out = s.limits.getBuf()
 	}
 	s.out = append(s.out, msg...)
 	s.queued++
@@ -137,8 +149,12 @@ func (s *Session) startLocked() bool {
 // flush is the session's only writer: it drains the queue, one write per
 // batch, until the queue is empty, then closes the session if asked to.
 func (s *Session) flush() {
+	var prev []*Fanout // the tracked slice of the last batch, for reuse
 	for {
 		s.mu.Lock()
+		if prev != nil && s.spareTracked == nil {
+			s.spareTracked = prev[:0]
+		}
 		if s.closed || len(s.out) == 0 {
 			s.writing = false
 			done := s.closing && !s.closed
@@ -148,8 +164,9 @@ func (s *Session) flush() {
 			}
 			return
 		}
-		buf, n := s.out, s.queued
-		s.out, s.queued = nil, 0
+		buf, n, tracked := s.out, s.queued, s.tracked
+		s.out, s.queued, s.tracked = nil, 0, s.spareTracked[:0]
+		s.spareTracked = nil
 		s.limits.Buffered.Add(-float64(len(buf)))
 		s.mu.Unlock()
 
@@ -157,7 +174,9 @@ func (s *Session) flush() {
 		s.BytesOut.Add(uint64(w))
 		s.MsgsOut.Add(uint64(n))
 		s.limits.SentBytes.Add(float64(w))
-		putBuf(buf)
+		s.limits.putBuf(buf)
+		settle(tracked)
+		prev = tracked
 		if err != nil {
 			s.Close("write_error")
 			return
@@ -167,4 +186,18 @@ func (s *Session) flush() {
 
 func byeLine(reason, msg string, retryMS int64) []byte {
 	return wire.AppendBye(nil, reason, msg, retryMS)
+}
+
+// settleLocked reports every tracked message as done: they will never be
+// written.
+func (s *Session) settleLocked() {
+	settle(s.tracked)
+	s.tracked = s.tracked[:0]
+}
+
+func settle(tracked []*Fanout) {
+	for i, f := range tracked {
+		f.Done()
+		tracked[i] = nil
+	}
 }

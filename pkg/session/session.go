@@ -55,6 +55,8 @@ type Limits struct {
 	Buffered      Gauge   // bytes queued, across sessions
 	// OnOverflow is told when a session's queue overflowed, before its bye.
 	OnOverflow func(*Session)
+
+	bufs sync.Pool // outbound buffers; a Limits must not be copied
 }
 
 // Session is one client connection after the sniffer accepted it.
@@ -85,10 +87,14 @@ type Session struct {
 	hasLoc  bool
 	out     []byte // queued bytes
 	queued  int    // queued messages
-	writing bool   // a flusher is running
-	closing bool   // no more sends; close once flushed
-	closed  bool
-	reason  string
+	tracked []*Fanout
+	// spareTracked is the slice the flusher last wrote from, kept to be
+	// reused so that tracking allocates nothing per batch.
+	spareTracked []*Fanout
+	writing      bool // a flusher is running
+	closing      bool // no more sends; close once flushed
+	closed       bool
+	reason       string
 }
 
 // New returns a handshaking session on conn.
