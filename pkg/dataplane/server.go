@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cloudwego/netpoll"
 
@@ -42,6 +43,8 @@ type Server struct {
 	log    *slog.Logger
 	limits session.Limits
 	m      *counters
+	// fanoutDone observes a loc's fanout time; one func for every loc.
+	fanoutDone func(time.Duration)
 
 	ln        *onceListener
 	loop      netpoll.EventLoop
@@ -86,6 +89,7 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 	s := &Server{cfg: cfg, d: d, log: d.Logger, conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{},
 		served: make(chan error, 1), sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
 	s.m = newCounters(d.Metrics)
+	s.fanoutDone = func(d time.Duration) { s.m.FanoutDuration.Observe(d.Seconds()) }
 	s.limits = session.Limits{
 		QueueBytes: cfg.QueueBytes, QueueMessages: cfg.QueueMessages,
 		SentBytes: d.Metrics.SentBytes, Buffered: d.Metrics.BufferedBytes,
