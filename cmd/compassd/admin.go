@@ -4,20 +4,31 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/ucompass/compass/pkg/admin"
 	"github.com/ucompass/compass/pkg/config"
 	"github.com/ucompass/compass/pkg/dataplane"
 )
 
-// adminServer is replaced by pkg/admin's server.
-type adminServer struct{}
+// adminServer is the control plane, bound to --admin-listen.
+type adminServer struct{ *admin.Server }
 
+// newAdmin builds the control plane over the data plane's parts and binds
+// its listener, so that Addr is the real address (with port 0 too).
 func newAdmin(cfg config.Config, token []byte, dp *dataplane.Server, d dataplane.Deps, log *slog.Logger) (*adminServer, error) {
-	return &adminServer{}, nil
+	a, err := admin.New(cfg, token, admin.Deps{
+		Table: d.Table, Hub: d.Hub, Bans: d.Bans, Sniff: d.Sniff, Events: d.Events, Metrics: d.Metrics,
+		Kicker: dp, Readiness: dp, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Listen(); err != nil {
+		return nil, err
+	}
+	return &adminServer{a}, nil
 }
 
-func (a *adminServer) Addr() string { return "" }
-
-func (a *adminServer) Run(ctx context.Context, dp *dataplane.Server) error {
-	<-ctx.Done()
-	return nil
+// Run serves until ctx ends; the data plane was given to newAdmin already.
+func (a *adminServer) Run(ctx context.Context, _ *dataplane.Server) error {
+	return a.Server.Run(ctx)
 }
