@@ -18,6 +18,7 @@ GRPCURL_VERSION := v1.9.4
 
 FUZZTIME ?= 60s
 
+.PHONY: e2e-adversarial bench-e2e
 .PHONY: all build run test e2e fuzz fuzz-short bench lint generate checkgenerate tools clean docker deploy-test deploy-generate
 
 # Every package with a fuzz target.
@@ -38,7 +39,7 @@ test:
 # End-to-end tests of the built binary with real grpcurl and Prometheus
 # (installed by `make tools` and .ci/run).
 e2e:
-	$(GO) test -tags e2e -race -count=1 -timeout 20m ./cmd/...
+	$(GO) test -tags e2e -race -count=1 -timeout 20m -skip TestAdversarial ./cmd/...
 
 # Each fuzz target for FUZZTIME (60s by default; CI runs fuzz-short).
 fuzz:
@@ -48,6 +49,11 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
 	  done; \
 	done
+
+# Attacks the built compassd with real tools (nmap curl wrk openssl
+# openssh-client, from Debian) and generated junk; docs/security.md.
+e2e-adversarial:
+	$(GO) test -tags e2e -race -run TestAdversarial -count=1 -timeout 15m ./cmd/compassd
 
 fuzz-short:
 	$(MAKE) fuzz FUZZTIME=10s
@@ -92,3 +98,22 @@ deploy-test:
 # and deploy/prometheus.
 deploy-generate:
 	cd deploy/test && $(GO) test -count=1 -run '^TestMonitoringGenerated$$' . -update
+
+# Load test of a freshly built compassd on this machine (docs/benchmarks.md):
+# a short run of each scenario against its own compassd; --strict fails the
+# target on any loss, refusal or session ended early. Reports: bin/bench/.
+BENCH_DURATION ?= 5s
+BENCH_PORT ?= 29400
+
+bench-e2e: build
+	@mkdir -p $(BIN)/bench
+	@set -e; p=$(BENCH_PORT); \
+	srv="$(BIN)/compassd --dev --listen 127.0.0.1:$$p --admin-listen 127.0.0.1:$$((p+1)) --http-listen 127.0.0.1:$$((p+2)) \
+	  --max-conns 20000 --max-conns-per-ip 20000 --max-accept-rate 0"; \
+	for s in "idle --sessions 5000" "fanout --groups 200 --members 10 --rate 1" "churn --concurrency 16" \
+	         "mixed --sessions 2000 --groups 100 --members 10 --rate 1 --concurrency 4 --churn-rate 500"; do \
+	  name=$${s%% *}; echo "== compass-bench $$s"; \
+	  $(BIN)/compass-bench $$s --dev --addr 127.0.0.1:$$p --duration $(BENCH_DURATION) --strict --quiet \
+	    --server-cmd "$$srv" --server-log $(BIN)/bench/$$name-server.log \
+	    --metrics-url http://127.0.0.1:$$((p+2))/metrics --json $(BIN)/bench/$$name.json; \
+	done

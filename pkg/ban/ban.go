@@ -1,9 +1,13 @@
 // Package ban keeps the address bans: CIDRs with a reason and an expiry,
-// checked at accept for every new connection.
+// checked at accept for every new connection. Bans come from operators
+// (the control plane) and from Auto, which bans an address that keeps
+// sending junk: Threshold rejected connections within Window.
 //
 // Concurrency: safe for concurrent use. Check is the hot path: it takes a
 // read lock and scans the bans, which are few (operators ban prefixes, not
-// millions of hosts); an empty list costs one atomic load.
+// millions of hosts; Auto bans only addresses that crossed its threshold);
+// an empty list costs one atomic load. Auto's Strike takes one short mutex
+// around a map of bounded size.
 package ban
 
 import (

@@ -44,10 +44,22 @@ type Config struct {
 	BufferSize       int
 	Loops            int
 
+	// Hardening (docs/security.md).
+	Autoban          bool
+	AutobanThreshold int
+	AutobanWindow    time.Duration
+	AutobanDuration  time.Duration
+	AutobanAllow     []netip.Prefix
+	MaxBufferedBytes int64   // 0: no bound
+	MaxAcceptRate    float64 // new connections a second; 0: no bound
+	MaxAcceptBurst   int
+
 	LogLevel  string
 	LogFormat string
 
 	ShowVersion bool
+
+	Cluster Cluster // cluster mode (cluster.go)
 }
 
 // Default returns the configuration compassd runs with when told nothing.
@@ -73,6 +85,16 @@ func Default() Config {
 		WriteTimeout:     5 * time.Second,
 		SnifferRing:      128,
 		BufferSize:       1024,
+		Autoban:          true,
+		AutobanThreshold: 20,
+		AutobanWindow:    time.Minute,
+		AutobanDuration:  10 * time.Minute,
+		// Loopback is where a sidecar proxy without PROXY protocol (or a
+		// local health checker) connects from: banning it bans everyone.
+		AutobanAllow:     []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		MaxBufferedBytes: 512 << 20,
+		MaxAcceptRate:    5000,
+		MaxAcceptBurst:   10000,
 		LogLevel:         "info",
 		LogFormat:        "text",
 	}
@@ -162,6 +184,8 @@ func (c *Config) flagSet(usage io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.SnifferRing, "sniffer-ring", c.SnifferRing, "recent rejected connections kept for the control plane")
 	fs.IntVar(&c.BufferSize, "buffer-size", c.BufferSize, "netpoll's initial per-connection buffer in bytes (memory per idle session)")
 	fs.IntVar(&c.Loops, "loops", c.Loops, "netpoll poller loops (0: one per 20 CPUs, netpoll's default)")
+	c.hardeningFlags(fs)
+	c.clusterFlags(fs)
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
@@ -169,7 +193,31 @@ func (c *Config) flagSet(usage io.Writer) *flag.FlagSet {
 }
 
 func (c *Config) setTrusted(s string) error {
-	c.TrustedProxies = nil
+	p, err := parsePrefixes(s)
+	c.TrustedProxies = p
+	return err
+}
+
+// hardeningFlags are the flags of docs/security.md: automatic bans and the
+// process-wide bounds.
+func (c *Config) hardeningFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.Autoban, "autoban", c.Autoban, "ban an address that sends --autoban-threshold rejected (non-U-Compass) connections within --autoban-window")
+	fs.IntVar(&c.AutobanThreshold, "autoban-threshold", c.AutobanThreshold, "rejected connections within --autoban-window that ban an address")
+	fs.DurationVar(&c.AutobanWindow, "autoban-window", c.AutobanWindow, "window in which rejected connections are counted per address")
+	fs.DurationVar(&c.AutobanDuration, "autoban-duration", c.AutobanDuration, "how long an automatic ban lasts")
+	fs.Func("autoban-allow", "comma-separated CIDRs never banned automatically (default 127.0.0.0/8,::1/128)", func(s string) error {
+		p, err := parsePrefixes(s)
+		c.AutobanAllow = p
+		return err
+	})
+	fs.Int64Var(&c.MaxBufferedBytes, "max-buffered-bytes", c.MaxBufferedBytes, "bytes held in partial lines and outbound queues across all connections past which new connections are refused (0: no bound)")
+	fs.Float64Var(&c.MaxAcceptRate, "max-accept-rate", c.MaxAcceptRate, "new data plane connections accepted per second; past it they are closed at once (0: no bound)")
+	fs.IntVar(&c.MaxAcceptBurst, "max-accept-burst", c.MaxAcceptBurst, "burst of the accept rate limiter")
+}
+
+// parsePrefixes parses comma-separated CIDRs or addresses.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -177,11 +225,11 @@ func (c *Config) setTrusted(s string) error {
 		}
 		p, err := ParsePrefix(part)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		c.TrustedProxies = append(c.TrustedProxies, p)
+		out = append(out, p)
 	}
-	return nil
+	return out, nil
 }
 
 // ParsePrefix accepts a CIDR or a single address (as a /32 or /128).
@@ -226,6 +274,7 @@ func (c *Config) Validate() error {
 		bad("jwt-alg", "%q is not one of HS256, EdDSA, RS256, ES256", c.JWTAlg)
 	}
 	c.checkLimits(bad)
+	c.checkCluster(bad)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -252,6 +301,8 @@ func (c *Config) checkLimits(bad func(flag, format string, args ...any)) {
 		{"sniffer-ring", c.SnifferRing, 1, 1 << 16},
 		{"buffer-size", c.BufferSize, 256, 1 << 20},
 		{"loops", c.Loops, 0, 1024},
+		{"autoban-threshold", c.AutobanThreshold, 1, 1000000},
+		{"max-accept-burst", c.MaxAcceptBurst, 1, 100000000},
 	}
 	for _, i := range ints {
 		if i.v < i.lo || i.v > i.hi {
@@ -264,12 +315,19 @@ func (c *Config) checkLimits(bad func(flag, format string, args ...any)) {
 	if !(c.LocRate > 0) || c.LocRate > 1e6 {
 		bad("loc-rate", "%v is out of range (0, 1e6]", c.LocRate)
 	}
+	if !(c.MaxAcceptRate >= 0) || c.MaxAcceptRate > 1e7 {
+		bad("max-accept-rate", "%v is out of range [0, 1e7]", c.MaxAcceptRate)
+	}
+	if c.MaxBufferedBytes != 0 && c.MaxBufferedBytes < int64(c.QueueBytes) {
+		bad("max-buffered-bytes", "%d is neither 0 nor at least --queue-bytes (%d)", c.MaxBufferedBytes, c.QueueBytes)
+	}
 	durs := []struct {
 		flag string
 		v    time.Duration
 	}{
 		{"handshake-timeout", c.HandshakeTimeout}, {"heartbeat", c.Heartbeat},
 		{"drain-timeout", c.DrainTimeout}, {"abuse-window", c.AbuseWindow}, {"write-timeout", c.WriteTimeout},
+		{"autoban-window", c.AutobanWindow}, {"autoban-duration", c.AutobanDuration},
 	}
 	for _, d := range durs {
 		if d.v <= 0 {

@@ -4,10 +4,15 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudwego/netpoll"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ucompass/compass/pkg/ban"
+	"github.com/ucompass/compass/pkg/config"
 	"github.com/ucompass/compass/pkg/events"
 	"github.com/ucompass/compass/pkg/metrics"
 )
@@ -21,7 +26,7 @@ func (s *Server) onPrepare(nc netpoll.Connection) context.Context {
 	s.m.Accepted.Inc()
 	remote := addrPort(nc.RemoteAddr())
 	c := &conn{srv: s, nc: nc, remote: remote, peer: remote, acceptedAt: now}
-	if reason := s.admit(c); reason != "" {
+	if reason := s.admit(c, now); reason != "" {
 		s.m.close(reason)
 		if reason == metrics.ClosedBannedAtAccept {
 			s.d.Events.Publish(events.Event{Kind: events.SessionClosed, Remote: remote.String(), Reason: reason})
@@ -37,14 +42,20 @@ func (s *Server) onPrepare(nc netpoll.Connection) context.Context {
 	return context.WithValue(context.Background(), connKey{}, c)
 }
 
-// admit gives c a connection slot, or says why it may not have one.
-func (s *Server) admit(c *conn) string {
+// admit gives c a connection slot, or says why it may not have one. The
+// checks go from the cheapest and most specific: a banned address does not
+// spend the accept rate that other clients need.
+func (s *Server) admit(c *conn, now time.Time) string {
 	a := c.peer.Addr()
-	if s.draining.Load() {
+	switch {
+	case s.draining.Load():
 		return metrics.ClosedShutdown
-	}
-	if s.d.Bans.Check(a) {
+	case s.d.Bans.Check(a):
 		return metrics.ClosedBannedAtAccept
+	case !s.hard.rate.allow(now):
+		return metrics.ClosedAcceptRate
+	case s.hard.overBuffered():
+		return metrics.ClosedMaxBuffered
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -55,7 +66,28 @@ func (s *Server) admit(c *conn) string {
 		return metrics.ClosedMaxConnsPerIP
 	}
 	s.perIP[a]++
+	c.slot = a
 	s.conns[c] = struct{}{}
+	return ""
+}
+
+// moveSlot moves c's per-address slot to a, the client a trusted proxy
+// relays, after checking a's bans and slots as admit checked the proxy's.
+func (s *Server) moveSlot(c *conn, a netip.Addr) string {
+	if s.d.Bans.Check(a) {
+		return metrics.ClosedBannedAtAccept
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a == c.slot {
+		return ""
+	}
+	if s.perIP[a] >= s.cfg.MaxConnsPerIP {
+		return metrics.ClosedMaxConnsPerIP
+	}
+	s.freeSlotLocked(c.slot)
+	s.perIP[a]++
+	c.slot = a
 	return ""
 }
 
@@ -64,7 +96,10 @@ func (s *Server) release(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
-	a := c.peer.Addr()
+	s.freeSlotLocked(c.slot)
+}
+
+func (s *Server) freeSlotLocked(a netip.Addr) {
 	if s.perIP[a] <= 1 {
 		delete(s.perIP, a)
 	} else {
@@ -106,4 +141,114 @@ func (s *Server) onDisconnect(ctx context.Context, nc netpoll.Connection) {
 	if c, ok := ctx.Value(connKey{}).(*conn); ok {
 		c.peerClosed()
 	}
+}
+
+// hardening is the data plane's defence state (docs/security.md): trusted
+// proxies, automatic bans, the accept rate and the buffered-bytes bound.
+type hardening struct {
+	trusted  []netip.Prefix
+	auto     *ban.Auto // nil: --autoban=false
+	rate     acceptRate
+	buffered bufferGauge
+	maxBuf   int64 // 0: no bound
+
+	proxyResult         map[string]prometheus.Counter
+	autobans, untracked prometheus.Counter
+	tracked             prometheus.Gauge
+}
+
+func newHardening(cfg config.Config, d Deps) *hardening {
+	h := &hardening{trusted: cfg.TrustedProxies, maxBuf: cfg.MaxBufferedBytes,
+		rate:        acceptRate{rate: cfg.MaxAcceptRate, burst: float64(cfg.MaxAcceptBurst), tokens: float64(cfg.MaxAcceptBurst)},
+		buffered:    bufferGauge{g: d.Metrics.BufferedBytes},
+		proxyResult: map[string]prometheus.Counter{}, autobans: d.Metrics.Autobans,
+		untracked: d.Metrics.AutobanUntracked, tracked: d.Metrics.AutobanTracked,
+	}
+	for _, r := range metrics.ProxyResults() {
+		h.proxyResult[r] = d.Metrics.ProxyHeaders.WithLabelValues(r)
+	}
+	if cfg.Autoban {
+		// A trusted proxy is never banned automatically: a malformed
+		// header is its bug, and a LOCAL or UNKNOWN one leaves its own
+		// address on the junk of the clients behind it.
+		allow := append(append([]netip.Prefix(nil), cfg.AutobanAllow...), cfg.TrustedProxies...)
+		h.auto = ban.NewAuto(d.Bans, ban.AutoConfig{Threshold: cfg.AutobanThreshold,
+			Window: cfg.AutobanWindow, Duration: cfg.AutobanDuration, Allow: allow})
+	}
+	return h
+}
+
+func (h *hardening) isTrusted(a netip.Addr) bool {
+	for _, p := range h.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *hardening) overBuffered() bool {
+	return h.maxBuf > 0 && h.buffered.n.Load() >= h.maxBuf
+}
+
+// strike counts a rejected connection from a towards its automatic ban.
+func (s *Server) strike(a netip.Addr) {
+	v, b := s.hard.auto.Strike(a)
+	switch v {
+	case ban.Untracked:
+		s.hard.untracked.Inc()
+	case ban.Banned:
+		s.hard.autobans.Inc()
+		s.d.Events.Publish(events.Event{Kind: events.AddressBanned, CIDR: b.Prefix.String(), Reason: ban.AutoReason})
+		s.log.Warn("address banned automatically", "cidr", b.Prefix.String(),
+			"rejected", s.cfg.AutobanThreshold, "within", s.cfg.AutobanWindow, "for", s.cfg.AutobanDuration)
+	}
+}
+
+// sweepHardening runs on the sweeper's tick: it forgets the automatic-ban
+// counts whose window has ended.
+func (s *Server) sweepHardening() {
+	if s.hard.auto != nil {
+		s.hard.tracked.Set(float64(s.hard.auto.Prune()))
+	}
+}
+
+// acceptRate is a token bucket of new connections (--max-accept-rate,
+// --max-accept-burst); rate 0 admits everything. Pollers call it
+// concurrently.
+type acceptRate struct {
+	rate, burst float64
+	mu          sync.Mutex
+	tokens      float64
+	last        time.Time
+}
+
+func (r *acceptRate) allow(now time.Time) bool {
+	if r.rate <= 0 {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d := now.Sub(r.last); d > 0 { // pollers may arrive slightly out of order
+		r.tokens = min(r.burst, r.tokens+d.Seconds()*r.rate)
+		r.last = now
+	}
+	if r.tokens < 1 {
+		return false
+	}
+	r.tokens--
+	return true
+}
+
+// bufferGauge is compass_buffered_bytes with a value the data plane can
+// read at accept: sessions' queues and conns' partial lines add to it.
+type bufferGauge struct {
+	n atomic.Int64
+	g prometheus.Gauge
+}
+
+// Add adds v bytes (negative: released).
+func (b *bufferGauge) Add(v float64) {
+	b.n.Add(int64(v))
+	b.g.Add(v)
 }

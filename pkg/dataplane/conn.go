@@ -36,7 +36,8 @@ type conn struct {
 	srv        *Server
 	nc         netpoll.Connection
 	fd         int
-	peer       netip.AddrPort // the TCP peer: slots and limits are counted on it
+	peer       netip.AddrPort // the TCP peer
+	slot       netip.Addr     // guarded by srv.mu: holds the per-address slot (peer, or the client after PROXY)
 	acceptedAt time.Time
 	timer      *time.Timer
 	phase      atomic.Int32
@@ -45,6 +46,8 @@ type conn struct {
 
 	remote   netip.AddrPort // the client (after a PROXY header)
 	head     []byte         // first bytes while sniffing
+	px       proxyState     // a trusted proxy's header (proxy.go)
+	counted  int            // bytes of partial counted in the buffered gauge
 	class    sniff.Class
 	partial  []byte // an incomplete line, at most max-line bytes
 	identity auth.Identity
@@ -61,13 +64,27 @@ func (c *conn) read(r netpoll.Reader) {
 	for r.Len() > 0 {
 		switch c.phase.Load() {
 		case phaseSniffing:
-			c.sniff(r)
+			if c.px.reading {
+				c.readProxy(r)
+			} else {
+				c.sniff(r)
+			}
 		case phaseHandshaking, phaseActive:
 			c.line(r)
 		default:
 			_ = r.Skip(r.Len())
 		}
 		_ = r.Release()
+	}
+	c.countPartial()
+}
+
+// countPartial brings the buffered gauge (--max-buffered-bytes) up to date
+// with the partial line held.
+func (c *conn) countPartial() {
+	if d := len(c.partial) - c.counted; d != 0 {
+		c.srv.hard.buffered.Add(float64(d))
+		c.counted = len(c.partial)
 	}
 }
 
@@ -84,6 +101,12 @@ func (c *conn) sniff(r netpoll.Reader) {
 		_ = r.Skip(len(sniff.Preamble) - had)
 		c.head = c.head[:len(sniff.Preamble)]
 		c.accept()
+	case sniff.Proxy:
+		if c.proxyTrusted() {
+			c.startProxy(had)
+			return
+		}
+		fallthrough
 	default:
 		more, _ := r.Peek(min(r.Len(), headMax-had))
 		c.head = append(c.head[:had], more...)
@@ -113,20 +136,31 @@ func (c *conn) reject(class sniff.Class, reason string) {
 		return
 	}
 	c.class = class
-	c.record(class)
+	c.record(class, c.head)
 	c.closeSilently(reason)
 }
 
-// record counts class and, for a rejection, remembers it for operators.
-func (c *conn) record(class sniff.Class) {
+// record counts class and, for a rejection, remembers it for operators and
+// counts it towards the address's automatic ban. head is nil when the
+// caller is not the reader (the handshake timer).
+func (c *conn) record(class sniff.Class, head []byte) {
 	s := c.srv
 	s.d.Sniff.Count(class)
 	s.m.sniffed[class].Inc()
 	if class == sniff.Empty {
 		return // load balancer health checks: counted, not worth the ring
 	}
-	s.d.Sniff.Reject(sniff.Rejection{Time: time.Now(), Remote: c.remote.String(), Class: class, Head: c.head})
-	s.d.Events.Publish(events.Event{Kind: events.SnifferRejected, Remote: c.remote.String(), Reason: class.String(), FD: c.fd})
+	if class == sniff.Proxy {
+		r := metrics.ProxyUntrusted
+		if c.px.reading {
+			r = metrics.ProxyMalformed
+		}
+		s.hard.proxyResult[r].Inc()
+	}
+	remote := c.clientAddr()
+	s.d.Sniff.Reject(sniff.Rejection{Time: time.Now(), Remote: remote.String(), Class: class, Head: head})
+	s.d.Events.Publish(events.Event{Kind: events.SnifferRejected, Remote: remote.String(), Reason: class.String(), FD: c.fd})
+	s.strike(remote.Addr())
 }
 
 func (c *conn) closeSilently(reason string) {
@@ -140,10 +174,7 @@ func (c *conn) handshakeExpired() {
 	if c.phase.CompareAndSwap(phaseSniffing, phaseClosed) {
 		// The reader may be appending to head right now; the ring gets no
 		// bytes rather than racy ones.
-		c.srv.d.Sniff.Count(sniff.Timeout)
-		c.srv.m.sniffed[sniff.Timeout].Inc()
-		c.srv.d.Sniff.Reject(sniff.Rejection{Time: time.Now(), Remote: c.remote.String(), Class: sniff.Timeout})
-		c.srv.d.Events.Publish(events.Event{Kind: events.SnifferRejected, Remote: c.remote.String(), Reason: "timeout", FD: c.fd})
+		c.record(sniff.Timeout, nil)
 		c.closeSilently(metrics.ClosedHandshakeTimeout)
 		return
 	}
@@ -204,7 +235,7 @@ func (c *conn) onClose(netpoll.Connection) error {
 	if prev == phaseSniffing {
 		class := sniff.AtEOF(c.head)
 		c.class = class
-		c.record(class)
+		c.record(class, c.head)
 		r := metrics.ClosedRejected
 		if class == sniff.Empty {
 			r = metrics.ClosedPeer
@@ -218,6 +249,8 @@ func (c *conn) onClose(netpoll.Connection) error {
 	} else {
 		s.m.close(metrics.ClosedPeer)
 	}
+	c.partial = nil
+	c.countPartial()
 	s.release(c)
 	return nil
 }

@@ -36,6 +36,7 @@ func (s *Server) sweep() {
 		case now := <-t.C:
 			s.sweepIdle(now)
 			s.d.Bans.Expire()
+			s.sweepHardening()
 		}
 	}
 }

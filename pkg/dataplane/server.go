@@ -45,6 +45,7 @@ type Server struct {
 	m      *counters
 	// fanoutDone observes a loc's fanout time; one func for every loc.
 	fanoutDone func(time.Duration)
+	hard       *hardening // accept.go
 
 	ln        *onceListener
 	loop      netpoll.EventLoop
@@ -90,9 +91,10 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 		served: make(chan error, 1), sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
 	s.m = newCounters(d.Metrics)
 	s.fanoutDone = func(d time.Duration) { s.m.FanoutDuration.Observe(d.Seconds()) }
+	s.hard = newHardening(cfg, d)
 	s.limits = session.Limits{
 		QueueBytes: cfg.QueueBytes, QueueMessages: cfg.QueueMessages,
-		SentBytes: d.Metrics.SentBytes, Buffered: d.Metrics.BufferedBytes,
+		SentBytes: d.Metrics.SentBytes, Buffered: &s.hard.buffered,
 		OnOverflow: s.onOverflow,
 	}
 	return s, nil

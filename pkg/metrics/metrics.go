@@ -35,14 +35,27 @@ const (
 	ClosedMaxConnsPerIP    = "max_conns_per_ip"
 	ClosedBannedAtAccept   = "banned_at_accept"
 	ClosedProxyError       = "proxy_error"
+	ClosedAcceptRate       = "accept_rate"  // over --max-accept-rate, closed in OnPrepare
+	ClosedMaxBuffered      = "max_buffered" // over --max-buffered-bytes, closed in OnPrepare
 )
+
+// Results of a PROXY protocol header: the label values of
+// compass_proxy_headers_total.
+const (
+	ProxyAccepted  = "accepted"  // from a trusted proxy, parsed
+	ProxyMalformed = "malformed" // from a trusted proxy, not parsable (class proxy)
+	ProxyUntrusted = "untrusted" // from anyone else (class proxy)
+)
+
+// ProxyResults lists the label values of compass_proxy_headers_total.
+func ProxyResults() []string { return []string{ProxyAccepted, ProxyMalformed, ProxyUntrusted} }
 
 // CloseReasons lists every close reason label value.
 func CloseReasons() []string {
 	return []string{ClosedPeer, ClosedRejected, ClosedHandshakeTimeout, ClosedHandshakeError,
 		ClosedUnauthorized, ClosedLineTooLong, ClosedKicked, ClosedBanned, ClosedAbuse,
 		ClosedSlowConsumer, ClosedIdle, ClosedShutdown, ClosedWriteError, ClosedMaxConns,
-		ClosedMaxConnsPerIP, ClosedBannedAtAccept, ClosedProxyError}
+		ClosedMaxConnsPerIP, ClosedBannedAtAccept, ClosedProxyError, ClosedAcceptRate, ClosedMaxBuffered}
 }
 
 // Metrics holds the service's collectors.
@@ -66,6 +79,12 @@ type Metrics struct {
 	BufferedBytes     prometheus.Gauge
 	Ready             prometheus.Gauge
 	WatchersDropped   prometheus.Counter
+
+	// Hardening (docs/security.md).
+	Autobans         prometheus.Counter
+	AutobanTracked   prometheus.Gauge
+	AutobanUntracked prometheus.Counter
+	ProxyHeaders     *prometheus.CounterVec
 }
 
 // Labels is the fixed vocabulary the labelled metrics are pre-created with.
@@ -123,6 +142,14 @@ func New(reg prometheus.Registerer, l Labels) *Metrics {
 			Help: "1 while the data plane accepts connections, 0 before and while draining."}),
 		WatchersDropped: f.NewCounter(prometheus.CounterOpts{Name: "compass_admin_watchers_dropped_total",
 			Help: "WatchEvents streams ended because they fell behind."}),
+		Autobans: f.NewCounter(prometheus.CounterOpts{Name: "compass_autobans_total",
+			Help: "Addresses banned automatically for sending too many rejected connections."}),
+		AutobanTracked: f.NewGauge(prometheus.GaugeOpts{Name: "compass_autoban_tracked_addresses",
+			Help: "Addresses whose rejected connections are being counted for automatic bans."}),
+		AutobanUntracked: f.NewCounter(prometheus.CounterOpts{Name: "compass_autoban_untracked_total",
+			Help: "Rejected connections not counted for automatic bans because the table of addresses was full."}),
+		ProxyHeaders: f.NewCounterVec(prometheus.CounterOpts{Name: "compass_proxy_headers_total",
+			Help: "PROXY protocol headers received, by result."}, []string{"result"}),
 	}
 	m.BuildInfo.WithLabelValues(version.Version, version.Go()).Set(1)
 	m.init(l)
@@ -146,4 +173,5 @@ func (m *Metrics) init(l Labels) {
 	pre(m.Sent, l.SentTypes)
 	pre(m.ProtocolErrors, l.ErrorCodes)
 	pre(m.Kicks, l.KickReasons)
+	pre(m.ProxyHeaders, ProxyResults())
 }
