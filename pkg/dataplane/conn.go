@@ -50,6 +50,7 @@ type conn struct {
 	counted  int            // bytes of partial counted in the buffered gauge
 	class    sniff.Class
 	partial  []byte // an incomplete line, at most max-line bytes
+	consumed int    // bytes consumed in this OnRequest, not yet counted
 	identity auth.Identity
 	dev      bool // dev-mode hello: any group may be joined
 	tokens   float64
@@ -72,11 +73,22 @@ func (c *conn) read(r netpoll.Reader) {
 		case phaseHandshaking, phaseActive:
 			c.line(r)
 		default:
-			_ = r.Skip(r.Len())
+			c.skip(r, r.Len())
 		}
 		_ = r.Release()
 	}
 	c.countPartial()
+	if c.consumed > 0 {
+		c.srv.m.ReceivedBytes.Add(float64(c.consumed))
+		c.consumed = 0
+	}
+}
+
+// skip consumes n bytes and counts them as received: every byte read from
+// a client, whatever became of it, is in compass_received_bytes_total.
+func (c *conn) skip(r netpoll.Reader, n int) {
+	_ = r.Skip(n)
+	c.consumed += n
 }
 
 // countPartial brings the buffered gauge (--max-buffered-bytes) up to date
@@ -96,9 +108,9 @@ func (c *conn) sniff(r netpoll.Reader) {
 	class := sniff.Classify(c.head)
 	switch class {
 	case sniff.Undecided:
-		_ = r.Skip(len(b))
+		c.skip(r, len(b))
 	case sniff.UCompass:
-		_ = r.Skip(len(sniff.Preamble) - had)
+		c.skip(r, len(sniff.Preamble)-had)
 		c.head = c.head[:len(sniff.Preamble)]
 		c.accept()
 	case sniff.Proxy:
@@ -110,7 +122,7 @@ func (c *conn) sniff(r netpoll.Reader) {
 	default:
 		more, _ := r.Peek(min(r.Len(), headMax-had))
 		c.head = append(c.head[:had], more...)
-		_ = r.Skip(r.Len())
+		c.skip(r, r.Len())
 		c.reject(class, metrics.ClosedRejected)
 	}
 }
@@ -118,6 +130,14 @@ func (c *conn) sniff(r netpoll.Reader) {
 // accept moves a sniffed connection to handshaking with a new session.
 func (c *conn) accept() {
 	s := c.srv
+	if s.d.Bans.Check(c.remote.Addr()) {
+		// Banned while this connection was being sniffed: BanAddress
+		// could not see it (it was no session yet).
+		if c.phase.CompareAndSwap(phaseSniffing, phaseClosed) {
+			c.closeSilently(metrics.ClosedBannedAtAccept)
+		}
+		return
+	}
 	sess := session.New(c.nc, c.fd, c.remote, c.acceptedAt, &s.limits)
 	if !c.phase.CompareAndSwap(phaseSniffing, phaseHandshaking) {
 		return
@@ -191,14 +211,14 @@ func (c *conn) line(r netpoll.Reader) {
 	b, _ := r.Peek(min(r.Len(), room))
 	line, n, err := wire.Split(b, room)
 	if err != nil {
-		_ = r.Skip(r.Len())
+		c.skip(r, r.Len())
 		c.partial = nil
 		c.fail(wire.CodeLineTooLong, "line longer than max_line", nil)
 		return
 	}
 	if n == 0 {
 		c.partial = append(c.partial, b...)
-		_ = r.Skip(len(b))
+		c.skip(r, len(b))
 		return
 	}
 	size := n
@@ -211,7 +231,7 @@ func (c *conn) line(r netpoll.Reader) {
 	if cap(c.partial) > 1024 {
 		c.partial = nil
 	}
-	_ = r.Skip(n)
+	c.skip(r, n)
 }
 
 func trimEOL(b []byte) []byte {

@@ -2,6 +2,7 @@ package dataplane_test
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -82,4 +83,20 @@ func TestKick(t *testing.T) {
 	}
 	expectPresence(t, a, "g", "bob", "offline")
 	waitFor(t, "table", func() bool { return e.deps.Table.Len() == 1 })
+}
+
+// A connection accepted before a ban and still being sniffed is refused
+// when its preamble arrives: the ban could not kick it, it was no session.
+func TestBanWhileSniffing(t *testing.T) {
+	e := start(t, nil)
+	c := e.raw()
+	waitFor(t, "accepted", func() bool { return e.dp.Conns() == 1 })
+	e.deps.Bans.Add(netip.MustParsePrefix("127.0.0.1/32"), time.Minute, "test")
+	c.Write([]byte("U-Compass/1\n" + hello))
+	if got := readAll(t, c); len(got) != 0 {
+		t.Fatalf("a banned address got %q", got)
+	}
+	if e.deps.Table.Len() != 0 {
+		t.Fatal("a banned address became a session")
+	}
 }

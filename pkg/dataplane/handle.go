@@ -16,7 +16,6 @@ func (c *conn) handle(line []byte, size int) {
 	now := time.Now()
 	sess.Seen(now)
 	sess.BytesIn.Add(uint64(size))
-	c.srv.m.ReceivedBytes.Add(float64(size))
 	if len(line) == 0 || sess.Closing() {
 		return
 	}
@@ -79,6 +78,7 @@ func (c *conn) handshake(sess *session.Session, req wire.Request, derr *wire.Err
 	s.m.HandshakeDuration.Observe(now.Sub(c.acceptedAt).Seconds())
 	c.tokens, c.refill = float64(s.cfg.LocBurst), now
 	c.send(sess, "welcome", wire.AppendWelcome(c.reply[:0], sess.ID, user, int(s.cfg.Heartbeat/time.Millisecond), s.cfg.MaxLine))
+	c.reply = nil // an idle session keeps no reply buffer
 	s.d.Events.Publish(events.Event{Kind: events.SessionOpened, Session: sess.ID, User: user, Remote: sess.Remote.String(), FD: sess.FD})
 }
 
@@ -219,12 +219,14 @@ func (s *Server) bye(sess *session.Session, reason, msg string, retryMS int64) b
 // Kick ends sess with bye reason and msg (the control plane's kicks and
 // bans). It reports false when the session was already closing.
 func (s *Server) Kick(sess *session.Session, reason, msg string) bool {
-	if !s.bye(sess, reason, msg, -1) {
+	if sess.Closing() {
 		return false
 	}
+	// Announced before the bye is queued, so that watchers see kicked
+	// before closed.
 	s.d.Events.Publish(events.Event{Kind: events.SessionKicked, Session: sess.ID, User: sess.User(),
 		Remote: sess.Remote.String(), Reason: msg, FD: sess.FD})
-	return true
+	return s.bye(sess, reason, msg, -1)
 }
 
 func (s *Server) onOverflow(sess *session.Session) {

@@ -69,13 +69,13 @@ func (c *conn) readProxy(r netpoll.Reader) {
 	switch {
 	case err == proxyproto.ErrNeedMore:
 		c.keepHead(b)
-		_ = r.Skip(len(b))
+		c.skip(r, len(b))
 	case err != nil:
 		c.keepHead(b)
-		_ = r.Skip(r.Len())
+		c.skip(r, r.Len())
 		c.reject(sniff.Proxy, metrics.ClosedProxyError)
 	default:
-		_ = r.Skip(n - had)
+		c.skip(r, n-had)
 		c.relayed(h)
 	}
 }

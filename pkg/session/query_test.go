@@ -51,7 +51,7 @@ func newSession(fd int, sp spec) *session.Session {
 	s.Seen(t0.Add(sp.seen))
 	s.MsgsIn.Add(sp.msgs)
 	for range sp.abuse {
-		s.AddAbuse(t0, time.Hour)
+		s.AddAbuse(time.Now(), time.Hour)
 	}
 	if sp.closed {
 		s.Close("kicked")

@@ -67,6 +67,7 @@ func (s *Session) overflowLocked() {
 	s.queued = 0
 	s.settleLocked()
 	s.closing = true
+	s.state.Store(int32(Closing))
 	s.setReasonLocked("slow_consumer")
 	s.appendLocked(byeLine("slow_consumer", "", -1))
 	if s.startLocked() {
@@ -84,6 +85,7 @@ func (s *Session) SendAndClose(msg []byte, reason string) bool {
 		return false
 	}
 	s.closing = true
+	s.state.Store(int32(Closing))
 	s.setReasonLocked(reason)
 	s.appendLocked(msg)
 	start := s.startLocked()

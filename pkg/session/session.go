@@ -70,15 +70,16 @@ type Session struct {
 	conn   Conn
 	limits *Limits
 
-	state    atomic.Int32
-	active   atomic.Bool  // welcomed, even if closing now
-	lastSeen atomic.Int64 // unix nanoseconds
-	MsgsIn   atomic.Uint64
-	MsgsOut  atomic.Uint64
-	BytesIn  atomic.Uint64
-	BytesOut atomic.Uint64
-	abuse    atomic.Int64
-	abuseAt  atomic.Int64 // start of the abuse window, unix nanoseconds
+	state       atomic.Int32
+	active      atomic.Bool  // welcomed, even if closing now
+	lastSeen    atomic.Int64 // unix nanoseconds
+	MsgsIn      atomic.Uint64
+	MsgsOut     atomic.Uint64
+	BytesIn     atomic.Uint64
+	BytesOut    atomic.Uint64
+	abuse       atomic.Int64
+	abuseAt     atomic.Int64 // start of the abuse window, unix nanoseconds
+	abuseWindow atomic.Int64
 
 	mu      sync.Mutex
 	user    string
@@ -144,6 +145,7 @@ func (s *Session) LastSeen() time.Time { return time.Unix(0, s.lastSeen.Load()) 
 // passed since the count began, and returns the score. Only the session's
 // reader calls it.
 func (s *Session) AddAbuse(now time.Time, window time.Duration) int {
+	s.abuseWindow.Store(int64(window))
 	start := s.abuseAt.Load()
 	if start == 0 || now.UnixNano()-start > int64(window) {
 		s.abuseAt.Store(now.UnixNano())
@@ -152,8 +154,14 @@ func (s *Session) AddAbuse(now time.Time, window time.Duration) int {
 	return int(s.abuse.Add(1))
 }
 
-// Abuse returns the abuse score of the current window.
-func (s *Session) Abuse() int { return int(s.abuse.Load()) }
+// Abuse returns the abuse score of the current window (0 once the window
+// of the last error has passed).
+func (s *Session) Abuse() int {
+	if time.Now().UnixNano()-s.abuseAt.Load() > s.abuseWindow.Load() {
+		return 0
+	}
+	return int(s.abuse.Load())
+}
 
 // Groups returns a copy of the groups joined.
 func (s *Session) Groups() []string {
