@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/ucompass/compass/pkg/admin"
+	"github.com/ucompass/compass/pkg/cluster"
 	"github.com/ucompass/compass/pkg/config"
 	"github.com/ucompass/compass/pkg/dataplane"
 )
@@ -14,11 +15,15 @@ type adminServer struct{ *admin.Server }
 
 // newAdmin builds the control plane over the data plane's parts and binds
 // its listener, so that Addr is the real address (with port 0 too).
-func newAdmin(cfg config.Config, token []byte, dp *dataplane.Server, d dataplane.Deps, log *slog.Logger) (*adminServer, error) {
-	a, err := admin.New(cfg, token, admin.Deps{
+func newAdmin(cfg config.Config, token []byte, dp *dataplane.Server, d dataplane.Deps, node *cluster.Node, log *slog.Logger) (*adminServer, error) {
+	ad := admin.Deps{
 		Table: d.Table, Hub: d.Hub, Bans: d.Bans, Sniff: d.Sniff, Events: d.Events, Metrics: d.Metrics,
 		Kicker: dp, Readiness: dp, Logger: log,
-	})
+	}
+	if node != nil { // a nil *Node in the interface would not be a nil Cluster
+		ad.Cluster = node
+	}
+	a, err := admin.New(cfg, token, ad)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ucompass/compass/pkg/auth"
 	"github.com/ucompass/compass/pkg/ban"
+	"github.com/ucompass/compass/pkg/cluster"
 	"github.com/ucompass/compass/pkg/config"
 	"github.com/ucompass/compass/pkg/dataplane"
 	"github.com/ucompass/compass/pkg/events"
@@ -42,6 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	}
 	log := newLogger(cfg, stderr)
+	fitOpenFiles(&cfg, log)
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("compassd stopped", "err", err)
 		return 1
@@ -91,6 +93,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Events:   events.NewBus(),
 		Logger:   log,
 	}
+	node, err := joinCluster(ctx, cfg.Cluster, deps.Hub, reg, log)
+	if err != nil {
+		return err
+	}
+	defer leaveCluster(node)
 	dp, err := dataplane.New(cfg, deps)
 	if err != nil {
 		return err
@@ -102,7 +109,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (--http-listen): %w", cfg.HTTPListen, err)
 	}
-	admin, err := newAdmin(cfg, adminToken, dp, deps, log)
+	admin, err := newAdmin(cfg, adminToken, dp, deps, node, log)
 	if err != nil {
 		return err
 	}
@@ -113,6 +120,34 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("compassd started", "version", version.Version, "listen", dp.Addr().String(),
 		"admin", admin.Addr(), "http", httpLn.Addr().String(), "dev", cfg.Dev)
 	return g.Wait()
+}
+
+// joinCluster starts cluster mode when --nats-url is set (docs/cluster.md);
+// nil otherwise. NATS being unreachable is not an error: the node keeps
+// trying while the data plane serves locally.
+func joinCluster(ctx context.Context, cfg config.Cluster, h *hub.Hub, reg prometheus.Registerer, log *slog.Logger) (*cluster.Node, error) {
+	if !cfg.Enabled() {
+		return nil, nil
+	}
+	node, err := cluster.New(cfg, h, metrics.NewCluster(reg), log)
+	if err != nil {
+		return nil, err
+	}
+	if err := node.Start(ctx); err != nil {
+		return nil, err
+	}
+	return node, nil
+}
+
+// leaveCluster runs after the data plane has drained, so that the drain's
+// leaves reach the other replicas before the bye.
+func leaveCluster(node *cluster.Node) {
+	if node == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	node.Close(ctx)
 }
 
 // serveHTTP serves until ctx ends, then keeps /healthz up until the data

@@ -58,4 +58,14 @@
 // Every AdminService call must carry `authorization: Bearer <token>`,
 // compared in constant time; health and reflection are open, and with
 // Dev the service is open too. The token is never logged.
+//
+// # Cluster
+//
+// With Deps.Cluster (cluster mode, docs/cluster.md), the RPCs that name
+// sessions or bans reach every replica (cluster.go): each replica serves
+// the others' requests with its own local handlers, the request and the
+// answer being the RPC's protobuf messages and an error its
+// google.rpc.Status. Answers that lack a replica say which in the response
+// header (MDMissing). ListSessions then pages by key over a fresh gather
+// per page (cluster_list.go) instead of the local snapshots.
 package admin

@@ -38,7 +38,7 @@ type Readiness interface {
 }
 
 // Deps are the shared parts the control plane works with; every field is
-// required except Logger.
+// required except Logger and Cluster.
 type Deps struct {
 	Table     *session.Table
 	Hub       *hub.Hub
@@ -49,6 +49,7 @@ type Deps struct {
 	Kicker    Kicker
 	Readiness Readiness
 	Logger    *slog.Logger
+	Cluster   Cluster // nil: a single node (cluster.go)
 }
 
 // Server is the control plane: the gRPC server with AdminService, health
@@ -86,7 +87,7 @@ func New(cfg config.Config, token []byte, d Deps, opts ...Option) (*Server, erro
 	s.svc = newService(cfg, d, o, log)
 	a := authenticator{token: token, open: cfg.Dev, log: log}
 	s.grpc = grpc.NewServer(serverOptions(a)...)
-	adminv1.RegisterAdminServiceServer(s.grpc, s.svc)
+	adminv1.RegisterAdminServiceServer(s.grpc, s.svc.api())
 	healthgrpc.RegisterHealthServer(s.grpc, healthService{Server: s.health, stopping: s.svc.stopping})
 	reflection.Register(s.grpc)
 	s.setHealth(false)

@@ -11,6 +11,28 @@
 // close a slow session, and closing runs the data plane's cleanup, which
 // leaves groups. Each fanned-out line is encoded once per group and copied
 // into each recipient's queue.
+//
+// # Other replicas
+//
+// With a Bridge attached (package cluster), a group also holds a view of
+// its members on the other replicas, kept by the bridge through the
+// group's Link, and presence and snapshots are computed over both: a user
+// is present in a group while any of their sessions, here or elsewhere,
+// is. The rules that keep this consistent (remote.go):
+//
+//   - Bridge.Open runs without the lock, by the first local joiner of a
+//     group; later joiners wait for it, so every joined reply is built
+//     after the group's remote members are known.
+//   - Port.Member runs with the lock held for writing and Hub.Local's
+//     callback with it held for reading: both must only queue. So the
+//     order in which a replica announces membership changes and states is
+//     the order of the changes themselves.
+//   - Port.Loc and Port.Close run without the lock.
+//   - Link methods take the lock themselves; a Link whose group has since
+//     been emptied (and perhaps re-created) is dead and ignores everything.
+//
+// Lock order: Hub.mu, then a remote member's mu; Session.mu is taken (by
+// User, Location, Send) only after both or with neither.
 package hub
 
 import (
@@ -38,16 +60,29 @@ type Hub struct {
 	m      Metrics
 	mu     sync.RWMutex
 	groups map[string]*group
+	bridge Bridge // nil: a single node
 }
 
 type group struct {
 	members []*session.Session
 	users   map[string]int // sessions per user in the group
+
+	// With a bridge (remote.go).
+	ready   chan struct{}                       // closed once Open has returned; nil without a bridge
+	joining int                                 // joiners between creating the group and joining it
+	port    Port                                // set once ready
+	remote  map[string]map[string]*remoteMember // replica → user → member
+	rusers  map[string]int                      // replicas per remote user
 }
 
 // New returns an empty hub.
 func New(m Metrics) *Hub {
 	return &Hub{m: m, groups: map[string]*group{}}
+}
+
+// newGroup returns an empty group; the remote maps are made on first use.
+func newGroup() *group {
+	return &group{users: map[string]int{}}
 }
 
 // Scratch is a caller-owned buffer that lets fanout run without allocating;
@@ -61,30 +96,63 @@ type Scratch struct {
 // listing the other users of g, each once, with their last known
 // location; the reply is queued before any other message of g can reach
 // s. It tells the others that user is online when s is user's first
-// session in g. The caller has checked that s may join (limits,
-// authorization) and that it is not yet in g. It reports whether the reply
-// was queued.
+// session in g (on any replica). The caller has checked that s may join
+// (limits, authorization) and that it is not yet in g. It reports whether
+// the reply was queued.
 func (h *Hub) Join(s *session.Session, user, g string, id []byte, sc *Scratch) bool {
+	gr := h.enter(g)
 	h.mu.Lock()
-	gr := h.groups[g]
-	if gr == nil {
-		gr = &group{users: map[string]int{}}
-		h.groups[g] = gr
-		h.setGroups()
-	}
+	gr.joining--
 	sc.line = wire.AppendJoined(sc.line[:0], g, id, gr.snapshot(user))
 	queued := s.Send(sc.line)
 	gr.members = append(gr.members, s)
 	gr.users[user]++
 	first := gr.users[user] == 1
-	if first {
+	if first && gr.port != nil {
+		loc, ok := s.Location()
+		gr.port.Member(user, true, loc, ok)
+	}
+	announce := first && gr.rusers[user] == 0
+	if announce {
 		sc.peers = gr.others(sc.peers[:0], user)
 	}
 	h.mu.Unlock()
-	if first {
+	if announce {
 		h.presence(sc, g, user, true)
 	}
 	return queued
+}
+
+// enter returns g, creating it, and opening it to the other replicas when
+// there is a bridge, as one more joiner: the caller decrements joining
+// under the lock.
+func (h *Hub) enter(g string) *group {
+	h.mu.Lock()
+	gr := h.groups[g]
+	opener := gr == nil
+	if opener {
+		gr = newGroup()
+		h.groups[g] = gr
+		h.setGroups()
+		if h.bridge != nil {
+			gr.ready = make(chan struct{})
+		}
+	}
+	gr.joining++
+	b, ready := h.bridge, gr.ready
+	h.mu.Unlock()
+	switch {
+	case ready == nil:
+	case opener:
+		p := b.Open(g, &Link{h: h, g: g, gr: gr})
+		h.mu.Lock()
+		gr.port = p
+		h.mu.Unlock()
+		close(ready)
+	default:
+		<-ready
+	}
+	return gr
 }
 
 // Snapshot appends to b the joined reply for s (of user), already in g.
@@ -99,7 +167,8 @@ func (h *Hub) Snapshot(s *session.Session, user, g string, id []byte, b []byte) 
 }
 
 // Leave removes s (of user) from g, telling the others user is offline when
-// s was user's last session in g. It reports false when s was not in g.
+// s was user's last session in g (on any replica). It reports false when s
+// was not in g.
 func (h *Hub) Leave(s *session.Session, user, g string, sc *Scratch) bool {
 	h.mu.Lock()
 	gr := h.groups[g]
@@ -115,25 +184,38 @@ func (h *Hub) Leave(s *session.Session, user, g string, sc *Scratch) bool {
 	last := gr.users[user] == 0
 	if last {
 		delete(gr.users, user)
+		if gr.port != nil {
+			gr.port.Member(user, false, wire.Location{}, false)
+		}
+	}
+	announce := last && gr.rusers[user] == 0
+	if announce {
 		sc.peers = gr.others(sc.peers[:0], user)
 	}
-	if len(gr.members) == 0 {
+	var closing Port
+	if len(gr.members) == 0 && gr.joining == 0 {
 		delete(h.groups, g)
 		h.setGroups()
+		closing = gr.port
 	}
 	h.mu.Unlock()
-	if last {
+	if closing != nil {
+		closing.Close()
+	}
+	if announce {
 		h.presence(sc, g, user, false)
 	}
 	return true
 }
 
 // Publish sends loc from s (of user) to every other session of each group
-// in groups, and returns the number of deliveries queued. f, if not nil,
-// is told of each recipient's write.
+// in groups, and to the other replicas, and returns the number of local
+// deliveries queued. f, if not nil, is told of each local recipient's
+// write.
 func (h *Hub) Publish(s *session.Session, user string, groups []string, loc wire.Location, sc *Scratch, f *session.Fanout) int {
 	n := 0
 	for _, g := range groups {
+		var port Port
 		h.mu.RLock()
 		sc.peers = sc.peers[:0]
 		if gr := h.groups[g]; gr != nil {
@@ -142,6 +224,7 @@ func (h *Hub) Publish(s *session.Session, user string, groups []string, loc wire
 					sc.peers = append(sc.peers, m)
 				}
 			}
+			port = gr.port
 		}
 		h.mu.RUnlock()
 		sc.line = wire.AppendLoc(sc.line[:0], g, user, loc)
@@ -149,6 +232,9 @@ func (h *Hub) Publish(s *session.Session, user string, groups []string, loc wire
 			if p.SendTracked(sc.line, f) {
 				n++
 			}
+		}
+		if port != nil {
+			port.Loc(user, loc, sc.line)
 		}
 	}
 	clear(sc.peers)
@@ -213,24 +299,49 @@ func (gr *group) others(dst []*session.Session, user string) []*session.Session 
 	return dst
 }
 
-// snapshot lists the users of the group other than user, each once, with
-// the newest location of any of their sessions.
+// snapshot lists the users of the group other than user, here and on the
+// other replicas, each once, with the newest location of any of their
+// sessions.
 func (gr *group) snapshot(user string) []wire.Member {
-	out := make([]wire.Member, 0, len(gr.users))
-	at := make(map[string]int, len(gr.users))
-	for _, m := range gr.members {
-		u := m.User()
-		if u == user {
-			continue
-		}
+	return gr.list(user, true, true)
+}
+
+// list lists the users of the group (but skip when skipping), here and,
+// with remote, on the other replicas, each once, with the newest location
+// of any of their sessions.
+func (gr *group) list(skip string, skipping, remote bool) []wire.Member {
+	n := len(gr.users)
+	if remote {
+		n += len(gr.rusers)
+	}
+	out := make([]wire.Member, 0, n)
+	at := make(map[string]int, n)
+	add := func(u string, loc wire.Location, ok bool) {
 		i, seen := at[u]
 		if !seen {
 			i = len(out)
 			at[u] = i
 			out = append(out, wire.Member{User: u})
 		}
-		if loc, ok := m.Location(); ok && (!out[i].HasLoc || loc.STS > out[i].Loc.STS) {
+		if ok && (!out[i].HasLoc || loc.STS > out[i].Loc.STS) {
 			out[i].Loc, out[i].HasLoc = loc, true
+		}
+	}
+	for _, m := range gr.members {
+		if u := m.User(); !skipping || u != skip {
+			loc, ok := m.Location()
+			add(u, loc, ok)
+		}
+	}
+	if !remote {
+		return out
+	}
+	for _, users := range gr.remote {
+		for u, rm := range users {
+			if !skipping || u != skip {
+				loc, ok := rm.location()
+				add(u, loc, ok)
+			}
 		}
 	}
 	return out
