@@ -35,6 +35,8 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+	# Allocation counts are only meaningful without the race detector.
+	$(GO) test -count=1 -run 'Allocs' ./pkg/wire
 
 # End-to-end tests of the built binary with real grpcurl and Prometheus
 # (installed by `make tools` and .ci/run).
