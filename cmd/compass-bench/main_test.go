@@ -14,8 +14,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ucompass/compass/pkg/config"
+	"github.com/ucompass/compass/pkg/dataplane/dataplanetest"
 	"github.com/ucompass/compass/pkg/loadgen"
-	"github.com/ucompass/compass/pkg/loadgen/loadgentest"
 )
 
 // The test binary is its own worker: startChild re-executes os.Executable
@@ -24,7 +25,7 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "--worker" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
-	goleak.VerifyTestMain(m, loadgentest.IgnoreNetpoll()...)
+	goleak.VerifyTestMain(m, dataplanetest.GoleakOptions()...)
 }
 
 func runBench(t *testing.T, args ...string) (string, string, int) {
@@ -58,7 +59,8 @@ func (l *lockedBuffer) String() string {
 // Two worker processes, every scenario part at once, checked against the
 // server's own counters.
 func TestMixedWithWorkerProcesses(t *testing.T) {
-	srv := loadgentest.Start(t, nil)
+	srv := dataplanetest.Start(t, nil, func(c *config.Config) { c.MaxConnsPerIP = 100000 })
+	srv.ServeMetrics()
 	file := filepath.Join(t.TempDir(), "r.json")
 	out, errOut, code := runBench(t, "mixed", "--dev", "--addr", srv.Addr, "--workers", "2",
 		"--sessions", "20", "--groups", "3", "--members", "3", "--rate", "3", "--concurrency", "2",

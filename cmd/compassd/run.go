@@ -16,15 +16,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ucompass/compass/pkg/auth"
-	"github.com/ucompass/compass/pkg/ban"
 	"github.com/ucompass/compass/pkg/cluster"
 	"github.com/ucompass/compass/pkg/config"
 	"github.com/ucompass/compass/pkg/dataplane"
-	"github.com/ucompass/compass/pkg/events"
 	"github.com/ucompass/compass/pkg/hub"
 	"github.com/ucompass/compass/pkg/metrics"
-	"github.com/ucompass/compass/pkg/session"
-	"github.com/ucompass/compass/pkg/sniff"
 	"github.com/ucompass/compass/pkg/version"
 )
 
@@ -82,17 +78,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, dataplane.MetricLabels())
-	deps := dataplane.Deps{
-		Verifier: verifier,
-		Table:    session.NewTable(),
-		Hub:      hub.New(hub.Metrics{LocSent: m.Sent.WithLabelValues("loc"), PresenceSent: m.Sent.WithLabelValues("presence"), Groups: m.Groups}),
-		Bans:     ban.New(nil, func(n int) { m.BansActive.Set(float64(n)) }),
-		Sniff:    sniff.NewStats(cfg.SnifferRing),
-		Metrics:  m,
-		Events:   events.NewBus(),
-		Logger:   log,
-	}
+	deps := dataplane.NewDeps(cfg, metrics.New(reg, dataplane.MetricLabels()), verifier, log)
 	node, err := joinCluster(ctx, cfg.Cluster, deps.Hub, reg, log)
 	if err != nil {
 		return err

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -104,7 +103,7 @@ func startReplica(t *testing.T, natsAddr, id string) (*env, *cluster.Node) {
 	cfg.Cluster.NATSURL, cfg.Cluster.ReplicaID = "nats://"+natsAddr, id
 	cfg.Cluster.Heartbeat, cfg.Cluster.ReplicaTTL = 100*time.Millisecond, 5*time.Second
 	cfg.Cluster.ControlTimeout, cfg.Cluster.NATSReconnectWait = 500*time.Millisecond, 200*time.Millisecond
-	e := &env{t: t, cfg: cfg, reg: prometheus.NewRegistry(), dpErr: make(chan error, 1), adErr: make(chan error, 1)}
+	e := &env{t: t, cfg: cfg, dpErr: make(chan error, 1), adErr: make(chan error, 1)}
 	e.startDataPlane()
 	node, err := cluster.New(cfg.Cluster, e.deps.Hub, nil, nil)
 	if err != nil {

@@ -20,24 +20,15 @@ import (
 	adminv1 "github.com/ucompass/compass/api/compass/admin/v1"
 	"github.com/ucompass/compass/pkg/admin"
 	"github.com/ucompass/compass/pkg/auth"
-	"github.com/ucompass/compass/pkg/ban"
 	"github.com/ucompass/compass/pkg/client"
 	"github.com/ucompass/compass/pkg/config"
 	"github.com/ucompass/compass/pkg/dataplane"
-	"github.com/ucompass/compass/pkg/events"
-	"github.com/ucompass/compass/pkg/hub"
-	"github.com/ucompass/compass/pkg/metrics"
-	"github.com/ucompass/compass/pkg/session"
-	"github.com/ucompass/compass/pkg/sniff"
+	"github.com/ucompass/compass/pkg/dataplane/dataplanetest"
 )
 
 // netpoll's pollers and its goroutine pool live for the whole process.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).Wait"),
-		goleak.IgnoreAnyFunction("github.com/bytedance/gopkg/util/gopool.(*worker).run.func1"),
-		goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll/internal/runner.(*pool).run"),
-	)
+	goleak.VerifyTestMain(m, dataplanetest.GoleakOptions()...)
 }
 
 var (
@@ -81,7 +72,7 @@ func start(t *testing.T, su setup) *env {
 	if su.edit != nil {
 		su.edit(&cfg)
 	}
-	e := &env{t: t, cfg: cfg, reg: prometheus.NewRegistry(), dpErr: make(chan error, 1), adErr: make(chan error, 1)}
+	e := &env{t: t, cfg: cfg, dpErr: make(chan error, 1), adErr: make(chan error, 1)}
 	e.startDataPlane()
 	acfg, token := cfg, []byte(adminToken)
 	if su.devAdmin {
@@ -107,25 +98,11 @@ func start(t *testing.T, su setup) *env {
 	return e
 }
 
+// startDataPlane builds the data plane of e.cfg (JWT clients), listening
+// but not yet running.
 func (e *env) startDataPlane() {
-	m := metrics.New(e.reg, dataplane.MetricLabels())
-	v, err := auth.NewVerifier("HS256", jwtSecret)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.deps = dataplane.Deps{
-		Verifier: v, Table: session.NewTable(), Bans: ban.New(nil, func(n int) { m.BansActive.Set(float64(n)) }),
-		Hub:   hub.New(hub.Metrics{LocSent: m.Sent.WithLabelValues("loc"), PresenceSent: m.Sent.WithLabelValues("presence"), Groups: m.Groups}),
-		Sniff: sniff.NewStats(16), Metrics: m, Events: events.NewBus(),
-	}
-	e.dp, err = dataplane.New(e.cfg, e.deps)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := e.dp.Listen(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.addr = e.dp.Addr().String()
+	p := dataplanetest.New(e.t, e.cfg, jwtSecret)
+	e.dp, e.deps, e.reg, e.addr = p.DP, p.Deps, p.Reg, p.Addr
 }
 
 func (e *env) adminDeps() admin.Deps {

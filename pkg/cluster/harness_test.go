@@ -14,27 +14,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
-	"github.com/ucompass/compass/pkg/ban"
 	"github.com/ucompass/compass/pkg/client"
 	"github.com/ucompass/compass/pkg/cluster"
 	"github.com/ucompass/compass/pkg/config"
 	"github.com/ucompass/compass/pkg/dataplane"
-	"github.com/ucompass/compass/pkg/events"
+	"github.com/ucompass/compass/pkg/dataplane/dataplanetest"
 	"github.com/ucompass/compass/pkg/hub"
 	"github.com/ucompass/compass/pkg/metrics"
 	"github.com/ucompass/compass/pkg/session"
-	"github.com/ucompass/compass/pkg/sniff"
 )
 
 // netpoll's pollers and its goroutine pool live for the whole process;
 // everything of NATS (server and client) must be gone.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).Wait"),
-		goleak.IgnoreAnyFunction("github.com/bytedance/gopkg/util/gopool.(*worker).run.func1"),
-		goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll/internal/runner.(*pool).run"),
-		goleak.IgnoreTopFunction("time.Sleep"),
-	)
+	goleak.VerifyTestMain(m, dataplanetest.GoleakOptions()...)
 }
 
 // broker is an embedded NATS server that can be stopped and started again
@@ -100,9 +93,6 @@ type replica struct {
 	reg   *prometheus.Registry
 	cm    *metrics.Cluster
 	addr  string
-	stop  context.CancelFunc
-	done  chan error
-	once  sync.Once
 }
 
 // testCluster are the cluster settings of the tests: fast heartbeats,
@@ -112,7 +102,9 @@ func testCluster(url, id string) config.Cluster {
 	c.NATSURL = url
 	c.ReplicaID = id
 	c.Heartbeat = 100 * time.Millisecond
-	c.ReplicaTTL = 600 * time.Millisecond
+	// Twenty heartbeats: a race-enabled run on a loaded 2-core machine
+	// can stall a heartbeat for hundreds of milliseconds.
+	c.ReplicaTTL = 2 * time.Second
 	c.SyncTimeout = time.Second
 	c.ControlTimeout = 500 * time.Millisecond
 	c.NATSReconnectWait = 200 * time.Millisecond
@@ -123,27 +115,20 @@ func testCluster(url, id string) config.Cluster {
 // loc rate limit to speak of, joined to the cluster through b.
 func startReplica(t testing.TB, b *broker, id string, edit func(*config.Cluster)) *replica {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Dev = true
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DrainTimeout = time.Second
-	cfg.LocRate, cfg.LocBurst = 1e6, 1e6
-	cfg.QueueMessages, cfg.QueueBytes = 1<<16, 16<<20
-	cfg.Cluster = testCluster(b.url(), id)
-	if edit != nil {
-		edit(&cfg.Cluster)
-	}
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, dataplane.MetricLabels())
-	h := hub.New(hub.Metrics{LocSent: m.Sent.WithLabelValues("loc"), PresenceSent: m.Sent.WithLabelValues("presence"), Groups: m.Groups})
-	deps := dataplane.Deps{Table: session.NewTable(), Hub: h, Bans: ban.New(nil, nil),
-		Sniff: sniff.NewStats(16), Metrics: m, Events: events.NewBus()}
-	cm := metrics.NewCluster(reg)
-	node, err := cluster.New(cfg.Cluster, h, cm, nil)
+	p := dataplanetest.New(t, dataplanetest.Config(func(c *config.Config) {
+		c.DrainTimeout = time.Second
+		c.LocRate, c.LocBurst = 1e6, 1e6
+		c.QueueMessages, c.QueueBytes = 1<<16, 16<<20
+		c.Cluster = testCluster(b.url(), id)
+		if edit != nil {
+			edit(&c.Cluster)
+		}
+	}), nil)
+	cm := metrics.NewCluster(p.Reg)
+	node, err := cluster.New(p.Cfg.Cluster, p.Deps.Hub, cm, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &replica{t: t, id: id, hub: h, table: deps.Table, node: node, reg: reg, cm: cm, done: make(chan error, 1)}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -152,35 +137,9 @@ func startReplica(t testing.TB, b *broker, id string, edit func(*config.Cluster)
 	if err := node.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	dp, err := dataplane.New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dp.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	r.dp, r.addr = dp, dp.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	r.stop = cancel
-	go func() { r.done <- dp.Run(ctx) }()
-	waitFor(t, "ready", dp.Ready)
-	t.Cleanup(r.shutdown) // before the node's Close: cleanups run last first
-	return r
-}
-
-// shutdown drains the data plane and waits for Run (idempotent).
-func (r *replica) shutdown() {
-	r.once.Do(func() {
-		r.stop()
-		select {
-		case err := <-r.done:
-			if err != nil {
-				r.t.Errorf("%s: Run: %v", r.id, err)
-			}
-		case <-time.After(10 * time.Second):
-			r.t.Errorf("%s: Run did not return", r.id)
-		}
-	})
+	p.Start() // its drain runs before the node's Close: cleanups run last first
+	return &replica{t: t, id: id, dp: p.DP, hub: p.Deps.Hub, table: p.Deps.Table, node: node,
+		reg: p.Reg, cm: cm, addr: p.Addr}
 }
 
 // formed waits until every replica knows every other.

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,25 +15,15 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ucompass/compass/pkg/auth"
-	"github.com/ucompass/compass/pkg/ban"
 	"github.com/ucompass/compass/pkg/client"
 	"github.com/ucompass/compass/pkg/config"
 	"github.com/ucompass/compass/pkg/dataplane"
-	"github.com/ucompass/compass/pkg/events"
-	"github.com/ucompass/compass/pkg/hub"
-	"github.com/ucompass/compass/pkg/metrics"
-	"github.com/ucompass/compass/pkg/session"
-	"github.com/ucompass/compass/pkg/sniff"
+	"github.com/ucompass/compass/pkg/dataplane/dataplanetest"
 )
 
 // netpoll's pollers and its goroutine pool live for the whole process.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).Wait"),
-		goleak.IgnoreAnyFunction("github.com/bytedance/gopkg/util/gopool.(*worker).run.func1"),
-		goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll/internal/runner.(*pool).run"),
-		goleak.IgnoreTopFunction("time.Sleep"),
-	)
+	goleak.VerifyTestMain(m, dataplanetest.GoleakOptions()...)
 }
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test-secret")
@@ -42,53 +31,28 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef-test-secret")
 // env is one running data plane with its shared parts.
 type env struct {
 	t    *testing.T
+	p    *dataplanetest.Plane
 	cfg  config.Config
 	dp   *dataplane.Server
 	deps dataplane.Deps
 	reg  *prometheus.Registry
 	addr string
-	stop context.CancelFunc
-	done chan error
-	once sync.Once
 }
 
 // start runs a data plane on a loopback port; edit changes the test config
-// (dev mode, short timeouts by default).
+// (dev mode, short timeouts by default). At the end no socket may be left
+// open.
 func start(t *testing.T, edit func(*config.Config)) *env {
 	t.Helper()
 	fds := openFDs(t)
-	cfg := config.Default()
-	cfg.Dev = true
-	cfg.Listen = "127.0.0.1:0"
-	cfg.HandshakeTimeout = 2 * time.Second
-	cfg.DrainTimeout = 2 * time.Second
-	if edit != nil {
-		edit(&cfg)
-	}
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, dataplane.MetricLabels())
-	v, err := auth.NewVerifier("HS256", testSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := dataplane.Deps{
-		Verifier: v, Table: session.NewTable(), Bans: ban.New(nil, nil),
-		Hub:   hub.New(hub.Metrics{LocSent: m.Sent.WithLabelValues("loc"), PresenceSent: m.Sent.WithLabelValues("presence"), Groups: m.Groups}),
-		Sniff: sniff.NewStats(64), Metrics: m, Events: events.NewBus(),
-	}
-	dp, err := dataplane.New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dp.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &env{t: t, cfg: cfg, dp: dp, deps: deps, reg: reg, addr: dp.Addr().String(), stop: cancel, done: make(chan error, 1)}
-	go func() { e.done <- dp.Run(ctx) }()
-	waitFor(t, "ready", dp.Ready)
+	p := dataplanetest.Start(t, testSecret, func(c *config.Config) {
+		c.HandshakeTimeout = 2 * time.Second
+		if edit != nil {
+			edit(c)
+		}
+	})
 	t.Cleanup(func() {
-		e.shutdown()
+		p.Shutdown()
 		deadline := time.Now().Add(5 * time.Second)
 		for openFDs(t) > fds && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
@@ -97,23 +61,12 @@ func start(t *testing.T, edit func(*config.Config)) *env {
 			t.Errorf("open fds: %d after the test, %d before: %s", n, fds, fdList(t))
 		}
 	})
-	return e
+	return &env{t: t, p: p, cfg: p.Cfg, dp: p.DP, deps: p.Deps, reg: p.Reg, addr: p.Addr}
 }
 
-// shutdown drains the server and waits for Run to return (idempotent).
-func (e *env) shutdown() {
-	e.once.Do(func() {
-		e.stop()
-		select {
-		case err := <-e.done:
-			if err != nil {
-				e.t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			e.t.Fatal("Run did not return after cancel")
-		}
-	})
-}
+// stop starts the drain; shutdown drains and waits for Run (idempotent).
+func (e *env) stop()     { e.p.Stop() }
+func (e *env) shutdown() { e.p.Shutdown() }
 
 // openFDs counts open sockets (netpoll's pollers add epoll and eventfd
 // descriptors lazily and keep them for the process: not a leak).

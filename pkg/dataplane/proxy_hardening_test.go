@@ -237,7 +237,9 @@ func TestProxyIncomplete(t *testing.T) {
 // The relayed client's bans and per-address slots apply, not the proxy's:
 // the slot moves from the proxy to the client.
 func TestProxyClientLimits(t *testing.T) {
-	e := start(t, func(c *config.Config) { trustLoopback(c); c.MaxConnsPerIP = 2 })
+	// A long handshake timeout: "second" waits for its preamble all along,
+	// and must not be classified as a timeout on a slow run.
+	e := start(t, func(c *config.Config) { trustLoopback(c); c.MaxConnsPerIP = 2; c.HandshakeTimeout = time.Minute })
 	e.deps.Bans.Add(netip.MustParsePrefix("192.0.2.66/32"), time.Hour, "test")
 	var open []net.Conn
 	for i := range 4 { // four clients behind one proxy address with a limit of 2

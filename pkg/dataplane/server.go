@@ -36,6 +36,23 @@ type Deps struct {
 	Logger   *slog.Logger
 }
 
+// NewDeps returns the shared parts as cmd/compassd wires them: a fresh
+// table, hub and event bus, a ban list that keeps m's bans gauge, and a
+// sniffer ring of cfg.SnifferRing. v may be nil (dev-mode hellos only);
+// log may be nil (discarded).
+func NewDeps(cfg config.Config, m *metrics.Metrics, v *auth.Verifier, log *slog.Logger) Deps {
+	return Deps{
+		Verifier: v,
+		Table:    session.NewTable(),
+		Hub:      hub.New(hub.Metrics{LocSent: m.Sent.WithLabelValues("loc"), PresenceSent: m.Sent.WithLabelValues("presence"), Groups: m.Groups}),
+		Bans:     ban.New(nil, func(n int) { m.BansActive.Set(float64(n)) }),
+		Sniff:    sniff.NewStats(cfg.SnifferRing),
+		Metrics:  m,
+		Events:   events.NewBus(),
+		Logger:   log,
+	}
+}
+
 // Server is the data plane.
 type Server struct {
 	cfg    config.Config

@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"github.com/ucompass/compass/pkg/config"
+	"github.com/ucompass/compass/pkg/dataplane/dataplanetest"
 	"github.com/ucompass/compass/pkg/loadgen"
-	"github.com/ucompass/compass/pkg/loadgen/loadgentest"
 )
 
 var sources = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}
 
 // runSpec runs spec on n in-process workers (over pipes, like child
 // processes) against srv, measuring this process as the server.
-func runSpec(t *testing.T, srv *loadgentest.Server, spec loadgen.Spec, n int) *loadgen.Report {
+func runSpec(t *testing.T, srv *dataplanetest.Plane, spec loadgen.Spec, n int) *loadgen.Report {
 	t.Helper()
 	spec.Addr, spec.Sources, spec.Prefix = srv.Addr, sources, "t-"
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -47,7 +47,7 @@ func runSpec(t *testing.T, srv *loadgentest.Server, spec loadgen.Spec, n int) *l
 }
 
 func TestFanoutCountsMatchServer(t *testing.T) {
-	srv := loadgentest.Start(t, nil)
+	srv := startServer(t, nil)
 	rep := runSpec(t, srv, loadgen.Spec{Scenario: loadgen.ScenarioFanout, Groups: 5, Members: 4, Rate: 2,
 		Duration: 2 * time.Second}, 2)
 	f := rep.Fanout
@@ -76,7 +76,7 @@ func TestFanoutCountsMatchServer(t *testing.T) {
 }
 
 func TestChurnCountsMatchServer(t *testing.T) {
-	srv := loadgentest.Start(t, nil)
+	srv := startServer(t, nil)
 	rep := runSpec(t, srv, loadgen.Spec{Scenario: loadgen.ScenarioChurn, Churn: 4, Duration: time.Second}, 1)
 	c := rep.Churn
 	if c.Cycles < 10 || c.Errors != 0 {
@@ -96,7 +96,7 @@ func TestChurnCountsMatchServer(t *testing.T) {
 }
 
 func TestIdleHoldsSessions(t *testing.T) {
-	srv := loadgentest.Start(t, nil)
+	srv := startServer(t, nil)
 	rep := runSpec(t, srv, loadgen.Spec{Scenario: loadgen.ScenarioIdle, Idle: 50, Duration: time.Second,
 		Ping: 100 * time.Millisecond}, 2)
 	if rep.Sessions.Connected != 50 || rep.Sessions.DialErrors != 0 || rep.Sessions.Ended != 0 {
@@ -123,8 +123,8 @@ func TestIdleHoldsSessions(t *testing.T) {
 }
 
 func TestTokensAndMixed(t *testing.T) {
-	srv := loadgentest.Start(t, func(c *config.Config) { c.Dev = false })
-	rep := runSpec(t, srv, loadgen.Spec{Scenario: loadgen.ScenarioMixed, Secret: loadgentest.Secret,
+	srv := startServer(t, func(c *config.Config) { c.Dev = false })
+	rep := runSpec(t, srv, loadgen.Spec{Scenario: loadgen.ScenarioMixed, Secret: secret,
 		Idle: 10, Groups: 2, Members: 3, Rate: 4, Churn: 2, Duration: time.Second}, 2)
 	if rep.Sessions.Connected != 16 || rep.Sessions.DialErrors+rep.Sessions.JoinErrors != 0 {
 		t.Errorf("sessions %+v", rep.Sessions)

@@ -14,15 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/ucompass/compass/pkg/ban"
 	"github.com/ucompass/compass/pkg/client"
 	"github.com/ucompass/compass/pkg/config"
 	"github.com/ucompass/compass/pkg/dataplane"
-	"github.com/ucompass/compass/pkg/events"
-	"github.com/ucompass/compass/pkg/hub"
+	"github.com/ucompass/compass/pkg/dataplane/dataplanetest"
 	"github.com/ucompass/compass/pkg/metrics"
-	"github.com/ucompass/compass/pkg/session"
-	"github.com/ucompass/compass/pkg/sniff"
 )
 
 // plane is a real data plane on a loopback port with its own registry.
@@ -36,42 +32,8 @@ type plane struct {
 // drains it when the test ends.
 func startPlane(t *testing.T) *plane {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Dev = true
-	cfg.Listen = "127.0.0.1:0"
-	cfg.HandshakeTimeout = 2 * time.Second
-	cfg.DrainTimeout = 2 * time.Second
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, dataplane.MetricLabels())
-	deps := dataplane.Deps{
-		Table: session.NewTable(),
-		Hub:   hub.New(hub.Metrics{LocSent: m.Sent.WithLabelValues("loc"), PresenceSent: m.Sent.WithLabelValues("presence"), Groups: m.Groups}),
-		Bans:  ban.New(nil, func(n int) { m.BansActive.Set(float64(n)) }),
-		Sniff: sniff.NewStats(16), Metrics: m, Events: events.NewBus(),
-	}
-	dp, err := dataplane.New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dp.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dp.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
-	waitUntil(t, "data plane ready", dp.Ready)
-	return &plane{dp: dp, reg: reg, addr: dp.Addr().String()}
+	p := dataplanetest.Start(t, nil, func(c *config.Config) { c.HandshakeTimeout = 2 * time.Second })
+	return &plane{dp: p.DP, reg: p.Reg, addr: p.Addr}
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
