@@ -50,9 +50,12 @@ type Config struct {
 	AutobanWindow    time.Duration
 	AutobanDuration  time.Duration
 	AutobanAllow     []netip.Prefix
-	MaxBufferedBytes int64   // 0: no bound
-	MaxAcceptRate    float64 // new connections a second; 0: no bound
-	MaxAcceptBurst   int
+	// AutobanMaxTracked bounds the addresses counted at once; past it,
+	// strikes from new addresses are not counted (compass_autoban_untracked_total).
+	AutobanMaxTracked int
+	MaxBufferedBytes  int64   // 0: no bound
+	MaxAcceptRate     float64 // new connections a second; 0: no bound
+	MaxAcceptBurst    int
 
 	LogLevel  string
 	LogFormat string
@@ -65,30 +68,31 @@ type Config struct {
 // Default returns the configuration compassd runs with when told nothing.
 func Default() Config {
 	return Config{
-		Listen:           ":9000",
-		AdminListen:      "127.0.0.1:9001",
-		HTTPListen:       ":9002",
-		JWTAlg:           "HS256",
-		MaxLine:          4096,
-		HandshakeTimeout: 5 * time.Second,
-		Heartbeat:        30 * time.Second,
-		MaxGroups:        16,
-		LocRate:          10,
-		LocBurst:         10,
-		MaxConns:         100000,
-		MaxConnsPerIP:    1024,
-		DrainTimeout:     10 * time.Second,
-		AbuseThreshold:   20,
-		AbuseWindow:      time.Minute,
-		QueueBytes:       256 << 10,
-		QueueMessages:    1024,
-		WriteTimeout:     5 * time.Second,
-		SnifferRing:      128,
-		BufferSize:       1024,
-		Autoban:          true,
-		AutobanThreshold: 20,
-		AutobanWindow:    time.Minute,
-		AutobanDuration:  10 * time.Minute,
+		Listen:            ":9000",
+		AdminListen:       "127.0.0.1:9001",
+		HTTPListen:        ":9002",
+		JWTAlg:            "HS256",
+		MaxLine:           4096,
+		HandshakeTimeout:  5 * time.Second,
+		Heartbeat:         30 * time.Second,
+		MaxGroups:         16,
+		LocRate:           10,
+		LocBurst:          10,
+		MaxConns:          100000,
+		MaxConnsPerIP:     1024,
+		DrainTimeout:      10 * time.Second,
+		AbuseThreshold:    20,
+		AbuseWindow:       time.Minute,
+		QueueBytes:        256 << 10,
+		QueueMessages:     1024,
+		WriteTimeout:      5 * time.Second,
+		SnifferRing:       128,
+		BufferSize:        1024,
+		Autoban:           true,
+		AutobanThreshold:  20,
+		AutobanWindow:     time.Minute,
+		AutobanDuration:   10 * time.Minute,
+		AutobanMaxTracked: 65536,
 		// Loopback is where a sidecar proxy without PROXY protocol (or a
 		// local health checker) connects from: banning it bans everyone.
 		AutobanAllow:     []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
@@ -205,6 +209,7 @@ func (c *Config) hardeningFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.AutobanThreshold, "autoban-threshold", c.AutobanThreshold, "rejected connections within --autoban-window that ban an address")
 	fs.DurationVar(&c.AutobanWindow, "autoban-window", c.AutobanWindow, "window in which rejected connections are counted per address")
 	fs.DurationVar(&c.AutobanDuration, "autoban-duration", c.AutobanDuration, "how long an automatic ban lasts")
+	fs.IntVar(&c.AutobanMaxTracked, "autoban-max-tracked", c.AutobanMaxTracked, "addresses whose rejected connections are counted at once (about 100 bytes each)")
 	fs.Func("autoban-allow", "comma-separated CIDRs never banned automatically (default 127.0.0.0/8,::1/128)", func(s string) error {
 		p, err := parsePrefixes(s)
 		c.AutobanAllow = p
@@ -302,6 +307,7 @@ func (c *Config) checkLimits(bad func(flag, format string, args ...any)) {
 		{"buffer-size", c.BufferSize, 256, 1 << 20},
 		{"loops", c.Loops, 0, 1024},
 		{"autoban-threshold", c.AutobanThreshold, 1, 1000000},
+		{"autoban-max-tracked", c.AutobanMaxTracked, 1, 1 << 24},
 		{"max-accept-burst", c.MaxAcceptBurst, 1, 100000000},
 	}
 	for _, i := range ints {

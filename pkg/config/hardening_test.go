@@ -71,3 +71,14 @@ func TestHardeningErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestAutobanMaxTrackedFlag(t *testing.T) {
+	c, err := Parse([]string{"--dev", "--autoban-max-tracked", "100"}, func(string) string { return "" }, io.Discard)
+	if err != nil || c.AutobanMaxTracked != 100 {
+		t.Fatalf("%v %d", err, c.AutobanMaxTracked)
+	}
+	_, err = Parse([]string{"--dev", "--autoban-max-tracked", "0"}, func(string) string { return "" }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--autoban-max-tracked: 0 is out of range") {
+		t.Fatalf("got %v", err)
+	}
+}

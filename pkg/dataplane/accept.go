@@ -173,7 +173,7 @@ func newHardening(cfg config.Config, d Deps) *hardening {
 		// address on the junk of the clients behind it.
 		allow := append(append([]netip.Prefix(nil), cfg.AutobanAllow...), cfg.TrustedProxies...)
 		h.auto = ban.NewAuto(d.Bans, ban.AutoConfig{Threshold: cfg.AutobanThreshold,
-			Window: cfg.AutobanWindow, Duration: cfg.AutobanDuration, Allow: allow})
+			Window: cfg.AutobanWindow, Duration: cfg.AutobanDuration, Allow: allow, MaxTracked: cfg.AutobanMaxTracked})
 	}
 	return h
 }
