@@ -15,6 +15,15 @@ import (
 type healthService struct {
 	*health.Server
 	stopping context.Context // cancelled when streams must end
+	refresh  func()          // sets the status from readiness now
+}
+
+// Check answers from the readiness of this moment, not the last poll's:
+// a probe right after the data plane became ready must see SERVING.
+// (After Shutdown, health.Server ignores the refresh: NOT_SERVING stays.)
+func (h healthService) Check(ctx context.Context, req *healthgrpc.HealthCheckRequest) (*healthgrpc.HealthCheckResponse, error) {
+	h.refresh()
+	return h.Server.Check(ctx, req)
 }
 
 // Watch is health.Server's Watch on a context that also ends at stop.

@@ -88,7 +88,8 @@ func New(cfg config.Config, token []byte, d Deps, opts ...Option) (*Server, erro
 	a := authenticator{token: token, open: cfg.Dev, log: log}
 	s.grpc = grpc.NewServer(serverOptions(a)...)
 	adminv1.RegisterAdminServiceServer(s.grpc, s.svc.api())
-	healthgrpc.RegisterHealthServer(s.grpc, healthService{Server: s.health, stopping: s.svc.stopping})
+	healthgrpc.RegisterHealthServer(s.grpc, healthService{Server: s.health, stopping: s.svc.stopping,
+		refresh: func() { s.setHealth(s.ready.Ready()) }})
 	reflection.Register(s.grpc)
 	s.setHealth(false)
 	return s, nil
